@@ -1,0 +1,48 @@
+# APVG-TF: `make demo` (set up, then music in -> performance video out) and `make test`.
+# Both create the virtual environment .venv/ first if it is missing.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+# Any Python 3.11 will do; PYTHON=/path/to/python3.11 make setup picks one.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+OUT ?= outputs
+
+.PHONY: setup system-deps test demo benchmarks clean
+
+setup: $(STAMP) system-deps
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
+	  { echo "error: APVG-TF needs Python 3.11 (TensorFlow 2.17's stack); found $$($(PYTHON) --version 2>&1). Set PYTHON=/path/to/python3.11." >&2; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# FluidSynth and the General MIDI soundfont give the virtual performer realistic instrument
+# audio; without them a built-in synthesizer is used, so their absence is not an error.
+system-deps:
+	@if command -v fluidsynth >/dev/null && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing fluidsynth and fluid-soundfont-gm with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm) >/dev/null 2>&1 \
+	    || echo "note: could not install fluidsynth; the built-in synthesizer will make the audio"; \
+	else echo "note: fluidsynth is not installed (needs root: apt-get install fluidsynth fluid-soundfont-gm); the built-in synthesizer will make the audio"; fi
+
+test: setup
+	$(PY) -m pytest -q tests
+
+# The main job on the built-in default: a virtual cellist playing generated music.
+demo: setup
+	$(PY) preprocess.py synth --instrument=cello --minutes=0.5 --resolution=128 \
+	  --out=$(OUT)/demo_cello_data --preview=$(OUT)/demo_cello.mp4
+	@echo "wrote $(OUT)/demo_cello.mp4"
+
+benchmarks: setup
+	$(PY) benchmarks/data_pipeline.py --out=$(OUT)/benchmarks
+
+clean:
+	rm -rf $(OUT) .pytest_cache

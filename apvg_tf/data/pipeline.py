@@ -1,0 +1,179 @@
+"""The one tf.data pipeline for training and evaluation.
+
+An element is a window of `window_frames` consecutive frames of one clip:
+  frames        uint8 [T, R, R, 3]   (only if 'frames' is in `fields`)
+  audio         float32 [T, 84, 87]  normalised log-CQT window A_t of each frame
+  keypoints     float32 [T, 67, 3]   x, y in [0, 1], confidence
+  instrument_id int32 []
+  clip_index    int32 []             position of the clip in the split's manifest list
+  start_frame   int32 []             index in the clip of the window's first frame
+Batched: a leading batch axis. Frame decoding and resizing run in the graph, after the
+shuffle, so shuffling moves only encoded bytes.
+
+`make_windows` is the per-segment function that cuts windows; it is the same function
+eagerly and inside tf.data (tests check both against `read_clips` + `frame_windows`).
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import instruments
+from apvg_tf.audio import framing
+from apvg_tf.data import manifest as manifest_lib
+from apvg_tf.data import reader, schema
+from apvg_tf.errors import InputError
+
+ALL_FIELDS = ("frames", "audio", "keypoints")
+
+
+def normalize_cqt(cqt_columns, manifest):
+  """(log-CQT - mean) / std with the dataset's train statistics: [..., 84] -> [..., 84]."""
+  mean = tf.constant(manifest["cqt_mean"], tf.float32)
+  # A multiply by a precomputed inverse: graph optimisation rewrites a division into exactly
+  # this, so eager and graph runs give identical bits.
+  inv_std = tf.constant(1.0 / np.asarray(manifest["cqt_std"], np.float32), tf.float32)
+  return (tf.convert_to_tensor(cqt_columns, tf.float32) - mean) * inv_std
+
+
+def make_windows(segment, starts, *, window_frames, manifest, clip_index=0):
+  """Cuts windows out of one parsed segment.
+
+  Args:
+    segment: dict from `schema.parse_segment`.
+    starts: int tensor [W], first frame of each window, relative to the segment.
+    window_frames: frames per window (T).
+    manifest: the dataset manifest (fps, normalisation statistics).
+    clip_index: int, the clip's position in its split.
+
+  Returns:
+    dict of tensors with a leading axis W: frames (encoded strings [W, T]), audio
+    [W, T, 84, 87], keypoints [W, T, 67, 3], instrument_id, clip_index, start_frame.
+  """
+  starts = tf.cast(starts, tf.int64)
+  index = starts[:, None] + tf.range(window_frames, dtype=tf.int64)[None, :]  # [W, T]
+  cqt = normalize_cqt(segment["cqt"], manifest)
+  audio = framing.frame_windows_tf(
+      cqt, manifest["fps"], tf.reshape(index + segment["frame_start"], [-1]),
+      column_offset=segment["cqt_offset"], total_columns=segment["cqt_total_columns"])
+  num_windows = tf.shape(starts)[0]
+  return {
+      "frames": tf.gather(segment["frames"], index),
+      "audio": tf.reshape(audio, tf.concat([[num_windows, window_frames], tf.shape(audio)[1:]],
+                                           0)),
+      "keypoints": tf.gather(segment["keypoints"], index),
+      "instrument_id": tf.fill([num_windows], instruments.instrument_id(manifest["instrument"])),
+      "clip_index": tf.fill([num_windows], tf.cast(clip_index, tf.int32)),
+      "start_frame": tf.cast(starts + segment["frame_start"], tf.int32),
+  }
+
+
+def decode_frames(encoded, resolution=None):
+  """Decodes [T] encoded frames to uint8 [T, R, R, 3], resized (area) if `resolution` is set."""
+  frames = tf.map_fn(reader.decode_frame, encoded,
+                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  if resolution is not None:
+    resized = tf.image.resize(frames, [resolution, resolution], method="area")
+    frames = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+  return frames
+
+
+def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True, repeat=True,
+                 seed=0, deterministic=False, stride=None, resolution=None, fields=ALL_FIELDS,
+                 input_context=None, drop_remainder=True, shuffle_buffer=512):
+  """The training and evaluation input pipeline.
+
+  Args:
+    dataset_dir: a dataset folder.
+    split: 'train', 'validation' or 'test'.
+    window_frames: frames per window (T).
+    batch_size: the GLOBAL batch size; with `input_context`, each input pipeline yields
+      `input_context.get_per_replica_batch_size(batch_size)`.
+    shuffle: shuffle clips and windows, and start windows at a random phase each epoch.
+    repeat: repeat forever.
+    seed: seed of every random choice (same seed, same order when `deterministic`).
+    deterministic: keep element order fixed despite parallel map/interleave.
+    stride: frames between window starts (default `window_frames`, non-overlapping).
+    resolution: resize frames to this side if it differs from the dataset's.
+    fields: which of 'frames', 'audio', 'keypoints' to produce (skipping 'frames' skips
+      all image decoding, e.g. for the keypoint stage).
+    input_context: a tf.distribute.InputContext; the files (or, with fewer files than
+      pipelines, the windows) are sharded across input pipelines.
+    drop_remainder: drop a last partial batch (static batch shapes for XLA and TPUs).
+    shuffle_buffer: windows in the shuffle buffer.
+
+  Returns:
+    A tf.data.Dataset of batched dicts (see the module docstring).
+
+  Raises:
+    InputError: if the dataset or split is missing or empty, or no clip is long enough.
+  """
+  manifest = manifest_lib.load_manifest(dataset_dir)
+  clips = manifest_lib.split_clips(manifest, split)
+  if not any(c["num_frames"] >= window_frames for c in clips):
+    raise InputError(f"no clip of split {split!r} has {window_frames} frames (the longest has "
+                     f"{max(c['num_frames'] for c in clips)}); lower the window length")
+  unknown = set(fields) - set(ALL_FIELDS)
+  if unknown:
+    raise InputError(f"unknown pipeline fields {sorted(unknown)}; expected some of {ALL_FIELDS}")
+  stride = int(stride or window_frames)
+  if resolution == manifest["resolution"]:
+    resolution = None
+  files = [os.path.join(dataset_dir, c["file"]) for c in clips]
+  clip_indices = np.arange(len(files), dtype=np.int32)
+  per_pipeline_batch = batch_size
+  shard_windows = None
+  if input_context is not None:
+    per_pipeline_batch = input_context.get_per_replica_batch_size(batch_size)
+    n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if len(files) >= n:
+      files, clip_indices = files[i::n], clip_indices[i::n]
+    else:
+      shard_windows = (n, i)
+
+  ds = tf.data.Dataset.from_tensor_slices((files, clip_indices))
+  if shuffle:
+    ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  # One random number per clip visit (a dataset, so the stream is seeded, deterministic and
+  # checkpointable) sets where that visit's windows start, so every epoch sees new windows.
+  ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(seed=seed)))
+
+  def windows_of_file(clip, visit_seed):
+    path, clip_index = clip
+    segments = tf.data.TFRecordDataset(path).map(schema.parse_segment)
+
+    def windows_of_segment(segment):
+      last = tf.cast(segment["num_frames"], tf.int32) - window_frames
+      phase = tf.constant(0, tf.int32)
+      if shuffle:
+        phase = tf.random.stateless_uniform(
+            [], seed=tf.stack([visit_seed, segment["frame_start"]]), maxval=stride,
+            dtype=tf.int32)
+      phase = tf.minimum(phase, tf.maximum(last, 0))
+      starts = tf.range(phase, last + 1, stride)
+      windows = make_windows(segment, starts, window_frames=window_frames, manifest=manifest,
+                             clip_index=clip_index)
+      for name in ALL_FIELDS:
+        if name not in fields:
+          windows.pop(name)
+      return tf.data.Dataset.from_tensor_slices(windows)
+
+    return segments.flat_map(windows_of_segment)
+
+  ds = ds.interleave(windows_of_file, cycle_length=min(4, len(files)),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
+  if shard_windows is not None:
+    ds = ds.shard(*shard_windows)
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  if "frames" in fields:
+    ds = ds.map(lambda w: {**w, "frames": decode_frames(w["frames"], resolution)},
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
+  ds = ds.batch(per_pipeline_batch, drop_remainder=drop_remainder)
+  options = tf.data.Options()
+  options.deterministic = bool(deterministic)
+  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+  return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

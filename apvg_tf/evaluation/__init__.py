@@ -1,0 +1,1 @@
+"""Evaluation: metrics (one owner per metric) and per-stage evaluation runs."""

@@ -1,0 +1,138 @@
+"""Evaluation of the KHP stage: keypoint distance, its baselines, and beat alignment."""
+
+import os
+
+import numpy as np
+
+from apvg_tf import audio, data
+from apvg_tf.evaluation import metrics
+from apvg_tf.errors import InputError
+
+PARTS = ("body", "left_hand", "right_hand")
+
+
+def clip_windows(clip, manifest):
+  """Normalised audio windows of every frame of a clip: float32 [T, 84, 87]."""
+  mean = np.asarray(manifest["cqt_mean"], np.float32)[:, None]
+  std = np.asarray(manifest["cqt_std"], np.float32)[:, None]
+  return audio.frame_windows((clip["cqt"] - mean) / std, clip["fps"], len(clip["keypoints"]))
+
+
+def predict_clip(model, windows, chunk_frames):
+  """Runs the KP over a whole clip chunk by chunk, carrying the LSTM state.
+
+  Args:
+    model: a KeypointPredictor.
+    windows: float32 [T, 84, 87].
+    chunk_frames: frames per chunk.
+
+  Returns:
+    float32 [T, 67, 2].
+  """
+  state, out = None, []
+  for start in range(0, len(windows), chunk_frames):
+    chunk = windows[None, start:start + chunk_frames]
+    keypoints, state = model(chunk, initial_state=state, return_state=True)
+    out.append(keypoints.numpy()[0])
+  return np.concatenate(out)
+
+
+def _pooled(pairs):
+  total, count = np.sum([p[0] for p in pairs]), np.sum([p[1] for p in pairs])
+  return float(total / max(count, 1))
+
+
+def _train_reference(dataset_dir, manifest, max_frames=20000):
+  """Audio windows and keypoints of training frames (subsampled to `max_frames`)."""
+  windows, keypoints = [], []
+  for clip in data.read_clips(dataset_dir, "train", with_frames=False):
+    windows.append(clip_windows(clip, manifest))
+    keypoints.append(clip["keypoints"])
+  windows, keypoints = np.concatenate(windows), np.concatenate(keypoints)
+  stride = max(1, int(np.ceil(len(windows) / max_frames)))
+  return windows[::stride].reshape(-1, windows[0].size), keypoints[::stride]
+
+
+def evaluate_khp(model, config, split, out_dir=None):
+  """Computes the KHP metrics of `model` on a split.
+
+  Args:
+    model: a trained KeypointPredictor.
+    config: the run's config (dataset_dir, eval.chunk_frames, eval.max_clips).
+    split: the split to evaluate.
+    out_dir: if set, predictions.npz and the Fig. 4 PCA plot are written there.
+
+  Returns:
+    dict of metrics (DESIGN.md names): kp_distance (and per part), kp_distance_mean_pose,
+    kp_distance_nn, beat_align, beat_align_real, frames, clips.
+
+  Raises:
+    InputError: if the split has no clips.
+  """
+  manifest = data.load_manifest(config.dataset_dir)
+  data.split_clips(manifest, split)  # InputError if the split is missing or empty.
+  mean_pose = np.asarray(manifest["mean_pose"], np.float32)[:, :2]
+  train_windows, train_keypoints = _train_reference(config.dataset_dir, manifest)
+  scores = {name: {part: [] for part in (None,) + PARTS} for name in ("pred", "mean", "nn")}
+  beat = {"pred": [], "real": []}
+  saved, frames, clips = {}, 0, 0
+  for clip in data.read_clips(config.dataset_dir, split, with_frames=False):
+    if config.eval.max_clips and clips >= config.eval.max_clips:
+      break
+    windows = clip_windows(clip, manifest)
+    real = clip["keypoints"]
+    candidates = {
+        "pred": predict_clip(model, windows, config.eval.chunk_frames),
+        "mean": np.broadcast_to(mean_pose, real[..., :2].shape),
+        "nn": train_keypoints[metrics.nearest_neighbour_indices(
+            windows.reshape(len(windows), -1), train_windows)][..., :2],
+    }
+    for name, pred in candidates.items():
+      for part in scores[name]:
+        scores[name][part].append(metrics.keypoint_distance(pred, real, part))
+    onsets = metrics.audio_onsets(clip["waveform"], manifest["audio"]["sample_rate"])
+    fps = clip["fps"]
+    beat["pred"].append(metrics.beat_align_score(
+        metrics.motion_beats(candidates["pred"], fps) / fps, onsets))
+    beat["real"].append(metrics.beat_align_score(metrics.motion_beats(real, fps) / fps, onsets))
+    saved[clip["clip_id"]] = (candidates["pred"], real)
+    frames += len(real)
+    clips += 1
+  if not clips:
+    raise InputError(f"split {split!r} has no clips to evaluate")
+  result = {"kp_distance": _pooled(scores["pred"][None]),
+            "kp_distance_mean_pose": _pooled(scores["mean"][None]),
+            "kp_distance_nn": _pooled(scores["nn"][None])}
+  for part in PARTS:
+    for name, key in (("pred", "kp_distance"), ("mean", "kp_distance_mean_pose"),
+                      ("nn", "kp_distance_nn")):
+      result[f"{key}_{part}"] = _pooled(scores[name][part])
+  result.update(beat_align=float(np.mean(beat["pred"])),
+                beat_align_real=float(np.mean(beat["real"])), frames=frames, clips=clips)
+  if out_dir:
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez_compressed(os.path.join(out_dir, "predictions.npz"),
+                        **{f"{k}/pred": v[0] for k, v in saved.items()},
+                        **{f"{k}/real": v[1] for k, v in saved.items()})
+    first = next(iter(saved))
+    plot_pca(saved[first][0], saved[first][1], os.path.join(out_dir, "pca_fig4.png"),
+             title=f"{manifest['instrument']}: {first}")
+  return result
+
+
+def plot_pca(pred, real, path, title=""):
+  """The paper's Fig. 4: 1-D PCA of predicted and real keypoints over time, as a PNG."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  p, r = metrics.pca_1d(pred, real)
+  fig, ax = plt.subplots(figsize=(10, 3))
+  ax.plot(r, color="tab:green", label="ground truth", linewidth=1)
+  ax.plot(p, color="tab:red", label="predicted", linewidth=1)
+  ax.set_xlabel("frame")
+  ax.set_ylabel("1-D PCA of keypoints")
+  ax.set_title(title)
+  ax.legend(loc="upper right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,114 @@
+"""The metrics of `metrics.json` (DESIGN.md, "Metrics"), in NumPy.
+
+Keypoint metrics take float [T, 67, 2] predictions and [T, 67, 3] ground truth (confidence
+in the last column); points with confidence 0 never count.
+"""
+
+import numpy as np
+from scipy import ndimage, signal
+
+from apvg_tf import skeleton
+
+
+def keypoint_distance(pred, real, part=None):
+  """Mean L2 distance of normalised coordinates over points with confidence > 0.
+
+  Args:
+    pred: float [T, 67, 2+].
+    real: float [T, 67, 3].
+    part: None for all points, or 'body', 'left_hand', 'right_hand'.
+
+  Returns:
+    (sum of distances, number of points counted), so clips can be pooled exactly.
+  """
+  index = slice(None) if part is None else skeleton.PARTS[part]
+  pred, real = np.asarray(pred)[:, index, :2], np.asarray(real)[:, index]
+  mask = real[..., 2] > 0
+  distance = np.linalg.norm(pred - real[..., :2], axis=-1)
+  return float(distance[mask].sum()), int(mask.sum())
+
+
+def motion_beats(keypoints, fps, smoothing_seconds=5 / 60):
+  """Frames of motion beats: local minima of the mean keypoint speed (AIST++'s definition).
+
+  Args:
+    keypoints: float [T, 67, 2+]; with a confidence column, only points seen in both frames
+      of a step count.
+    fps: frame rate.
+    smoothing_seconds: std of the Gaussian smoothing of the speed (AIST++: 5 frames at 60 fps).
+
+  Returns:
+    int array of frame indices.
+  """
+  kp = np.asarray(keypoints, np.float64)
+  conf = kp[..., 2] > 0 if kp.shape[-1] > 2 else np.ones(kp.shape[:2], bool)
+  both = conf[1:] & conf[:-1]
+  step = np.linalg.norm(kp[1:, :, :2] - kp[:-1, :, :2], axis=-1)
+  speed = (step * both).sum(1) / np.maximum(both.sum(1), 1)
+  speed = ndimage.gaussian_filter1d(speed, smoothing_seconds * fps)
+  return signal.argrelextrema(speed, np.less)[0] + 1  # Speed t is between frames t and t+1.
+
+
+def audio_onsets(waveform, sample_rate):
+  """Onset times in seconds (librosa's onset detector)."""
+  import librosa  # pylint: disable=g-import-not-at-top
+  return librosa.onset.onset_detect(y=np.asarray(waveform, np.float32), sr=sample_rate,
+                                    units="time")
+
+
+def beat_align_score(motion_beat_times, onset_times, sigma_seconds=3 / 60):
+  """AIST++'s Beat Align Score: mean over motion beats of exp(-d^2 / (2 sigma^2)).
+
+  d is the distance from a motion beat to the nearest audio onset; sigma is AIST++'s 3
+  frames at 60 fps. Higher is better; 0 if there are no motion beats or no onsets.
+
+  Args:
+    motion_beat_times: float [B] seconds.
+    onset_times: float [O] seconds.
+    sigma_seconds: the tolerance.
+
+  Returns:
+    float in [0, 1].
+  """
+  beats, onsets = np.asarray(motion_beat_times), np.asarray(onset_times)
+  if len(beats) == 0 or len(onsets) == 0:
+    return 0.0
+  nearest = np.min(np.abs(beats[:, None] - onsets[None, :]), axis=1)
+  return float(np.mean(np.exp(-nearest**2 / (2 * sigma_seconds**2))))
+
+
+def nearest_neighbour_indices(queries, references, chunk=512):
+  """For each query row, the index of the nearest reference row (squared L2).
+
+  Args:
+    queries: float [Q, D].
+    references: float [R, D].
+    chunk: queries per matmul.
+
+  Returns:
+    int [Q].
+  """
+  references = np.asarray(references, np.float32)
+  ref_norm = np.square(references).sum(1)
+  out = []
+  for start in range(0, len(queries), chunk):
+    q = np.asarray(queries[start:start + chunk], np.float32)
+    distance = ref_norm[None, :] - 2 * q @ references.T  # |q|^2 is constant per row.
+    out.append(np.argmin(distance, 1))
+  return np.concatenate(out) if out else np.zeros([0], np.int64)
+
+
+def pca_1d(*sequences):
+  """Projects keypoint sequences onto the first principal axis of their union (Fig. 4).
+
+  Args:
+    *sequences: float [T, 67, 2+] arrays.
+
+  Returns:
+    list of float [T] projections, one per sequence.
+  """
+  flat = [np.asarray(s)[..., :2].reshape(len(s), -1) for s in sequences]
+  stacked = np.concatenate(flat)
+  mean = stacked.mean(0)
+  _, _, vt = np.linalg.svd(stacked - mean, full_matrices=False)
+  return [(f - mean) @ vt[0] for f in flat]

@@ -1,0 +1,56 @@
+"""The instruments the project knows: names, ids and playing ranges.
+
+The names are those of URMP and Sub-URMP (13 instruments); the id of an instrument is its
+index here and is what models receive. Ranges are MIDI note numbers of the instrument's
+usual written range and are used by the virtual performer.
+"""
+
+from apvg_tf.errors import InputError
+
+# name -> (lowest MIDI note, highest MIDI note, General MIDI program, 1-based).
+_INSTRUMENTS = {
+    "violin": (55, 100, 41),
+    "viola": (48, 88, 42),
+    "cello": (36, 81, 43),         # C2 to A5.
+    "double_bass": (28, 67, 44),
+    "flute": (60, 96, 74),
+    "oboe": (58, 91, 69),
+    "clarinet": (50, 91, 72),
+    "bassoon": (34, 75, 71),
+    "saxophone": (49, 81, 66),
+    "trumpet": (54, 86, 57),
+    "horn": (34, 77, 61),
+    "trombone": (40, 77, 58),      # E2 to F5.
+    "tuba": (26, 65, 59),
+}
+NAMES = tuple(_INSTRUMENTS)
+# URMP file names abbreviate instruments (e.g. "AuSep_1_vc_...").
+URMP_ABBREVIATIONS = {"vn": "violin", "va": "viola", "vc": "cello", "db": "double_bass",
+                      "fl": "flute", "ob": "oboe", "cl": "clarinet", "bn": "bassoon",
+                      "sax": "saxophone", "tpt": "trumpet", "hn": "horn", "tbn": "trombone",
+                      "tba": "tuba"}
+
+
+def check(name):
+  """Returns the canonical instrument name, or raises InputError listing the known ones."""
+  key = str(name).strip().lower().replace(" ", "_").replace("-", "_")
+  key = URMP_ABBREVIATIONS.get(key, key)
+  if key not in _INSTRUMENTS:
+    raise InputError(f"unknown instrument {name!r}; expected one of: {', '.join(NAMES)}")
+  return key
+
+
+def instrument_id(name):
+  """Integer id of an instrument (its index in NAMES)."""
+  return NAMES.index(check(name))
+
+
+def midi_range(name):
+  """(lowest, highest) MIDI note of an instrument."""
+  low, high, _ = _INSTRUMENTS[check(name)]
+  return low, high
+
+
+def gm_program(name):
+  """General MIDI program number of an instrument, 1-based as in the GM tables."""
+  return _INSTRUMENTS[check(name)][2]

@@ -1,0 +1,136 @@
+"""KP, the keypoint predictor of the KHP stage (paper Sec. III-A, Fig. 2a).
+
+Per video frame t:
+  motion feature     m_t = MotionEncoder(A_t)              1D CNN over the 84 x 87 window
+  instrument feature p   = Dense(mean training pose)        the same for every frame
+  h_t = LSTM([m_t, p], h_{t-1});   K_t = mean_pose + Dense(h_t)    ([67, 2] coordinates)
+With `mean_pose_condition=False` (the paper's baseline) p is absent and K_t = Dense(h_t).
+The LSTM state can be passed in and returned, so long music streams chunk by chunk.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import skeleton
+
+KAIMING = "he_normal"  # The paper's Kaiming initialisation.
+
+
+@tf.keras.utils.register_keras_serializable(package="apvg_tf")
+class MotionEncoder(tf.keras.layers.Layer):
+  """1D CNN over one audio window: [N, 84, 87] (bins, columns) -> [N, embedding].
+
+  Convolves along the 87 time columns with the 84 CQT bins as channels; each conv halves the
+  time axis. The result is flattened (not pooled) so the feature keeps where in the window
+  an onset happened: the window is centred on the frame, and that position is the timing.
+  """
+
+  def __init__(self, *, channels=(64, 128, 128), embedding=256, **kwargs):
+    super().__init__(**kwargs)
+    self.channels, self.embedding = tuple(channels), int(embedding)
+    self.convs = [tf.keras.layers.Conv1D(c, 5, strides=2, padding="same", activation="relu",
+                                         kernel_initializer=KAIMING, name=f"conv{i}")
+                  for i, c in enumerate(self.channels)]
+    self.flatten = tf.keras.layers.Flatten(name="flatten")
+    self.dense = tf.keras.layers.Dense(self.embedding, activation="relu",
+                                       kernel_initializer=KAIMING, name="dense")
+
+  def call(self, windows):
+    x = tf.transpose(windows, [0, 2, 1])  # [N, columns, bins]
+    for conv in self.convs:
+      x = conv(x)
+    return self.dense(self.flatten(x))
+
+  def get_config(self):
+    return {**super().get_config(), "channels": self.channels, "embedding": self.embedding}
+
+
+@tf.keras.utils.register_keras_serializable(package="apvg_tf")
+class KeypointPredictor(tf.keras.Model):
+  """Audio windows to keypoints: [B, T, 84, 87] -> [B, T, 67, 2] in [0, 1] coordinates."""
+
+  def __init__(self, *, mean_pose=None, mean_pose_condition=True, encoder_channels=(64, 128, 128),
+               audio_embedding=256, pose_embedding=128, lstm_units=256,
+               num_keypoints=skeleton.NUM_KEYPOINTS, **kwargs):
+    """Builds the predictor.
+
+    Args:
+      mean_pose: float [P, 2] or [P, 3], the training set's mean pose (the instrument-related
+        feature); stored in the model (a non-trainable weight) so exports carry it.
+      mean_pose_condition: feed the mean pose and predict offsets from it (the paper's "avg.
+        condition"); False gives the paper's baseline.
+      encoder_channels: channels of the motion encoder's 1D convolutions.
+      audio_embedding: size of the motion feature.
+      pose_embedding: size of the instrument feature.
+      lstm_units: LSTM state size.
+      num_keypoints: P.
+    """
+    super().__init__(**kwargs)
+    self.num_keypoints = int(num_keypoints)
+    self.mean_pose_condition = bool(mean_pose_condition)
+    self.encoder_channels = tuple(encoder_channels)
+    self.audio_embedding, self.pose_embedding = int(audio_embedding), int(pose_embedding)
+    self.lstm_units = int(lstm_units)
+    init = np.full((self.num_keypoints, 2), 0.5, np.float32) if mean_pose is None else \
+        np.asarray(mean_pose, np.float32)[:, :2]
+    self.mean_pose = self.add_weight(
+        name="mean_pose", shape=(self.num_keypoints, 2), trainable=False,
+        initializer=tf.keras.initializers.Constant(init))
+    self.motion_encoder = MotionEncoder(channels=self.encoder_channels,
+                                        embedding=self.audio_embedding, name="motion_encoder")
+    self.pose_dense = tf.keras.layers.Dense(self.pose_embedding, activation="relu",
+                                            kernel_initializer=KAIMING, name="pose_dense")
+    self.lstm = tf.keras.layers.LSTM(self.lstm_units, return_sequences=True, return_state=True,
+                                     name="lstm")
+    # The head starts at zero offsets: the first prediction is the mean pose (or the origin
+    # plus a learnt bias for the baseline) rather than Kaiming-scaled noise of size ~1.
+    self.head = tf.keras.layers.Dense(self.num_keypoints * 2, kernel_initializer="zeros",
+                                      name="head")
+
+  def zero_state(self, batch_size):
+    """LSTM state [h, c], each [B, lstm_units] of zeros."""
+    return [tf.zeros([batch_size, self.lstm_units]), tf.zeros([batch_size, self.lstm_units])]
+
+  def call(self, audio, initial_state=None, return_state=False, training=False):
+    """Predicts keypoints.
+
+    Args:
+      audio: float [B, T, 84, 87] normalised audio windows.
+      initial_state: optional [h, c] from a previous chunk (default zeros).
+      return_state: also return the final [h, c].
+      training: unused (no dropout or batch norm), kept for the Keras signature.
+
+    Returns:
+      float [B, T, P, 2] keypoints; with `return_state`, (keypoints, [h, c]).
+    """
+    del training
+    shape = tf.shape(audio)
+    batch, steps = shape[0], shape[1]
+    features = self.motion_encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
+    features = tf.reshape(features, [batch, steps, self.audio_embedding])
+    if self.mean_pose_condition:
+      pose = self.pose_dense(tf.reshape(self.mean_pose, [1, -1]))  # [1, E]
+      features = tf.concat([features, tf.tile(pose[:, None], [batch, steps, 1])], -1)
+    if initial_state is None:
+      initial_state = self.zero_state(batch)
+    hidden, h, c = self.lstm(features, initial_state=list(initial_state))
+    offsets = tf.reshape(self.head(hidden), [batch, steps, self.num_keypoints, 2])
+    keypoints = offsets + self.mean_pose if self.mean_pose_condition else offsets
+    return (keypoints, [h, c]) if return_state else keypoints
+
+  def get_config(self):
+    return {"mean_pose": self.mean_pose.numpy().tolist(),
+            "mean_pose_condition": self.mean_pose_condition,
+            "encoder_channels": self.encoder_channels, "audio_embedding": self.audio_embedding,
+            "pose_embedding": self.pose_embedding, "lstm_units": self.lstm_units,
+            "num_keypoints": self.num_keypoints, "name": self.name}
+
+
+def keypoint_predictor_from_config(khp_config, mean_pose):
+  """The config stops here: builds a KeypointPredictor from `config.khp` and a mean pose."""
+  return KeypointPredictor(mean_pose=mean_pose,
+                           mean_pose_condition=khp_config.mean_pose_condition,
+                           encoder_channels=khp_config.encoder_channels,
+                           audio_embedding=khp_config.audio_embedding,
+                           pose_embedding=khp_config.pose_embedding,
+                           lstm_units=khp_config.lstm_units, name="keypoint_predictor")

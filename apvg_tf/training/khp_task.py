@@ -1,0 +1,71 @@
+"""The KHP stage as a training task: KP model, eqs. (2)-(3), summaries."""
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import losses, skeleton
+from apvg_tf.models import keypoint_predictor
+
+
+class KHPTask:
+  """Keypoint and heatmap prediction (paper Sec. III-A)."""
+
+  name = "khp"
+  fields = ("audio", "keypoints")
+
+  def __init__(self, config, manifest):
+    self.config = config
+    self.khp = config.khp
+    self.mean_pose = np.asarray(manifest["mean_pose"], np.float32)
+
+  def build(self, optimizer):
+    """Creates the model (inside the strategy scope) and returns what to checkpoint."""
+    self.model = keypoint_predictor.keypoint_predictor_from_config(self.khp, self.mean_pose)
+    self.model(tf.zeros([1, 1, 84, 87]))  # Create the weights.
+    # Create the optimizer's slots now, so a checkpoint restores into them at once.
+    optimizer.build(self.model.trainable_variables)
+    self.optimizer = optimizer
+    return {"model": self.model, "optimizer": optimizer}
+
+  def compute_losses(self, batch, global_batch_size, training=True):
+    """Per-replica losses, scaled so that their sum over replicas is the global mean."""
+    real = batch["keypoints"][..., :2]
+    confidence = batch["keypoints"][..., 2]
+    pred = self.model(batch["audio"], training=training)
+    coord = losses.keypoint_coordinate_loss(pred, real, confidence)
+    out = {"coord": tf.nn.compute_average_loss(coord, global_batch_size=global_batch_size)}
+    total = self.khp.coord_loss_weight * coord
+    if self.khp.dlt_loss:
+      heat = losses.keypoint_heatmap_loss(pred, real, confidence, size=self.khp.heatmap_size,
+                                          radius=self.khp.tent_radius,
+                                          parts=self.khp.heatmap_parts)
+      out["heatmap"] = tf.nn.compute_average_loss(heat, global_batch_size=global_batch_size)
+      total += self.khp.heatmap_loss_weight * heat
+    out["total"] = tf.nn.compute_average_loss(total, global_batch_size=global_batch_size)
+    return out, pred
+
+  def train_step(self, batch, global_batch_size):
+    """One optimisation step on a replica's batch; returns its scaled losses."""
+    with tf.GradientTape() as tape:
+      out, _ = self.compute_losses(batch, global_batch_size)
+    grads = tape.gradient(out["total"], self.model.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+    return out
+
+  def summary_images(self, batch, frames=4):
+    """An image of real (left) and predicted (right) skeletons of the first example.
+
+    Args:
+      batch: a (local) batch dict.
+      frames: how many frames of the window to show, top to bottom.
+
+    Returns:
+      uint8 [1, frames * 128, 256, 3].
+    """
+    pred = self.model(batch["audio"][:1]).numpy()[0]
+    real = batch["keypoints"][0].numpy()
+    steps = np.linspace(0, len(real) - 1, frames).astype(int)
+    blank = np.full((128, 128, 3), 24, np.uint8)
+    rows = [np.concatenate([skeleton.draw_skeleton(blank, real[t]),
+                            skeleton.draw_skeleton(blank, pred[t])], 1) for t in steps]
+    return np.concatenate(rows, 0)[None]

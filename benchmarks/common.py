@@ -1,0 +1,42 @@
+"""Shared helpers of the benchmarks: a results table on stdout and a JSON file."""
+
+import json
+import os
+import platform
+import time
+
+import tensorflow as tf
+
+
+def machine():
+  """A description of where a benchmark ran."""
+  gpus = tf.config.list_physical_devices("GPU")
+  return {"platform": platform.platform(), "cpus": os.cpu_count(),
+          "gpus": [g.name for g in gpus], "tensorflow": tf.__version__,
+          "date": time.strftime("%Y-%m-%d")}
+
+
+def report(name, rows, out_dir, columns):
+  """Prints `rows` (list of dicts) as a table and writes them with the machine to JSON.
+
+  Args:
+    name: benchmark name; the file is `<out_dir>/<name>.json`.
+    rows: list of dicts, one per measurement.
+    out_dir: folder for the JSON file (created if missing).
+    columns: the keys to print, in order.
+  """
+  widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+  print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+  for r in rows:
+    print("  ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths)))
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, f"{name}.json")
+  with open(path, "w") as f:
+    json.dump({"benchmark": name, "machine": machine(), "results": rows}, f, indent=1)
+  print(f"wrote {path}")
+
+
+def _fmt(value):
+  if value is None:
+    return ""
+  return f"{value:.4g}" if isinstance(value, float) else str(value)

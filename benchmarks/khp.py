@@ -1,0 +1,65 @@
+"""Benchmark: KP training steps/s and streaming inference frames/s on this machine.
+
+  python benchmarks/khp.py [--out=outputs/benchmarks] [--config=configs/default.py]
+
+Uses the config's model and batch (default: window 64, batch 16) on a temporary dataset of
+noise audio, so it measures compute, not convergence.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import apvg_tf  # noqa: F401  pylint: disable=g-bad-import-order,unused-import
+from absl import app, flags
+from ml_collections import config_flags
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import data
+from apvg_tf.evaluation import khp_eval
+from apvg_tf.training import khp_task
+from benchmarks import common
+from tests.conftest import write_random_dataset
+
+_OUT = flags.DEFINE_string("out", "outputs/benchmarks", "Folder for the JSON results.")
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Config to time.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed training steps.")
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  with tempfile.TemporaryDirectory() as tmp:
+    path = write_random_dataset(os.path.join(tmp, "d"), splits=("train",) * 2, seconds=20.0,
+                                resolution=32)
+    manifest = data.load_manifest(path)
+    task = khp_task.KHPTask(config, manifest)
+    task.build(tf.keras.optimizers.Adam(1e-3))
+    ds = data.make_dataset(path, "train", window_frames=config.window_frames,
+                           batch_size=config.batch_size, fields=task.fields)
+    it = iter(ds)
+    step = tf.function(lambda b: task.train_step(b, config.batch_size))
+    for _ in range(3):
+      step(next(it))
+    start = time.perf_counter()
+    for _ in range(_STEPS.value):
+      step(next(it))
+    steps_per_second = _STEPS.value / (time.perf_counter() - start)
+    windows = np.random.default_rng(0).standard_normal((1800, 84, 87)).astype(np.float32)
+    khp_eval.predict_clip(task.model, windows[:256], config.eval.chunk_frames)
+    start = time.perf_counter()
+    khp_eval.predict_clip(task.model, windows, config.eval.chunk_frames)
+    frames_per_second = len(windows) / (time.perf_counter() - start)
+  rows = [{"measure": "kp_train", "value": steps_per_second, "unit": "steps/s",
+           "detail": f"batch {config.batch_size} x {config.window_frames} frames"},
+          {"measure": "kp_inference", "value": frames_per_second, "unit": "frames/s",
+           "detail": f"streamed in chunks of {config.eval.chunk_frames}"}]
+  common.report("khp", rows, _OUT.value, ["measure", "value", "unit", "detail"])
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,25 @@
+"""Tiny config for tests: a few steps on a tiny dataset, seconds on a CPU.
+
+  python train.py --config=configs/debug.py --workdir=/tmp/debug \
+      --config.dataset_dir=/tmp/debug_data
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.resolution = 64
+  config.window_frames = 8
+  config.batch_size = 2
+  config.num_train_steps = 2
+  config.log_every_steps = 1
+  config.image_every_steps = 1
+  config.checkpoint_every_steps = 1
+  config.khp.heatmap_size = 16
+  config.khp.encoder_channels = (8, 8, 8)
+  config.khp.audio_embedding = 16
+  config.khp.pose_embedding = 8
+  config.khp.lstm_units = 16
+  config.eval.chunk_frames = 16
+  return config

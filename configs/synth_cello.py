@@ -1,0 +1,24 @@
+"""The virtual cellist on a 2-core CPU (128x128).
+
+Make the data (10 minutes of music; about 5 minutes on 2 cores), then train and evaluate:
+  python preprocess.py synth --instrument=cello --minutes=10 --resolution=128 \
+      --out=data/synth_cello
+  python train.py --config=configs/synth_cello.py --workdir=runs/synth_cello --config.stage=khp
+  python evaluate.py --config=configs/synth_cello.py --workdir=runs/synth_cello
+
+Expected result (KHP, measured in the README's "Results"): kp_distance at most 0.8 x the
+better of its mean-pose and nearest-neighbour baselines.
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.dataset_dir = "data/synth_cello"
+  config.resolution = 128
+  # Batch 8 x 64 frames: about 3 steps/s for the KP on 2 cores.
+  config.batch_size = 8
+  config.window_frames = 64
+  config.num_train_steps = 3000
+  return config

@@ -1,0 +1,18 @@
+"""The virtual trombonist on a 2-core CPU (128x128): synth_cello's settings on trombone data.
+
+  python preprocess.py synth --instrument=trombone --minutes=10 --resolution=128 \
+      --out=data/synth_trombone
+  python train.py --config=configs/synth_trombone.py --workdir=runs/synth_trombone \
+      --config.stage=khp
+  python evaluate.py --config=configs/synth_trombone.py --workdir=runs/synth_trombone
+
+Expected result: as synth_cello (README, "Results").
+"""
+
+from configs import synth_cello
+
+
+def get_config():
+  config = synth_cello.get_config()
+  config.dataset_dir = "data/synth_trombone"
+  return config

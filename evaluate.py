@@ -1,0 +1,26 @@
+"""Evaluates a trained run: writes <workdir>/metrics.json (DESIGN.md metric names).
+
+  python evaluate.py --config=configs/default.py --workdir=runs/cello [--split=test]
+"""
+
+import apvg_tf  # noqa: F401  pylint: disable=unused-import  (selects Keras 2 first)
+from absl import flags
+from ml_collections import config_flags
+
+from apvg_tf import cli
+from apvg_tf.evaluation import evaluate as evaluate_lib
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run folder written by train.py.")
+_SPLIT = flags.DEFINE_string("split", None, "Split to evaluate (default: config.eval.split).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  evaluate_lib.evaluate(_CONFIG.value, _WORKDIR.value, _SPLIT.value)
+
+
+if __name__ == "__main__":
+  cli.run(main)

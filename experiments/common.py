@@ -1,0 +1,41 @@
+"""Shared helpers of the experiment scripts: run a config variant, tabulate metrics."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_variant(config_path, workdir, overrides, split="test"):
+  """Trains and evaluates one variant through the public entry points.
+
+  Args:
+    config_path: a configs/*.py file.
+    workdir: the variant's run folder (a finished run is not retrained: train.py resumes).
+    overrides: dict of --config.KEY=VALUE overrides.
+    split: split to evaluate.
+
+  Returns:
+    The variant's metrics dict (<workdir>/metrics.json).
+  """
+  flags = [f"--config={config_path}", f"--workdir={workdir}"] + [
+      f"--config.{k}={v}" for k, v in overrides.items()]
+  for program, extra in (("train.py", []), ("evaluate.py", [f"--split={split}"])):
+    command = [sys.executable, os.path.join(ROOT, program)] + flags + extra
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+  with open(os.path.join(workdir, "metrics.json")) as f:
+    return json.load(f)
+
+
+def markdown_table(rows, columns):
+  """rows: list of (name, metrics dict) -> a Markdown table string."""
+  lines = ["| variant | " + " | ".join(columns) + " |",
+           "|---|" + "---|" * len(columns)]
+  for name, metrics in rows:
+    cells = [f"{metrics[c]:.4f}" if isinstance(metrics.get(c), float) else str(metrics.get(c))
+             for c in columns]
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)

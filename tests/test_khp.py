@@ -1,0 +1,147 @@
+"""Tests of the KHP stage: KP model, losses, one-step training, resume, evaluation."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apvg_tf import losses
+from apvg_tf.errors import InputError
+from apvg_tf.evaluation import evaluate as evaluate_lib
+from apvg_tf.evaluation import metrics
+from apvg_tf.models import keypoint_predictor
+from apvg_tf.training import trainer
+from configs import debug
+from conftest import write_random_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+  return write_random_dataset(tmp_path_factory.mktemp("khp_data"))
+
+
+def _config(dataset_dir, **overrides):
+  config = debug.get_config()
+  config.dataset_dir = dataset_dir
+  config.deterministic = True
+  for key, value in overrides.items():
+    config[key] = value
+  return config
+
+
+def test_masked_keypoints_contribute_nothing_to_either_loss():
+  rng = np.random.default_rng(0)
+  pred = tf.constant(rng.random((2, 3, 67, 2)), tf.float32)
+  real = rng.random((2, 3, 67, 2)).astype(np.float32)
+  confidence = np.ones((2, 3, 67), np.float32)
+  confidence[:, :, 30:40] = 0.0
+  moved = real.copy()
+  moved[:, :, 30:40] = rng.random((2, 3, 10, 2))  # Change only the masked targets.
+  for loss in (losses.keypoint_coordinate_loss,
+               lambda p, r, c: losses.keypoint_heatmap_loss(p, r, c, size=16)):
+    np.testing.assert_allclose(loss(pred, real, confidence).numpy(),
+                               loss(pred, moved, confidence).numpy(), rtol=1e-6)
+    with tf.GradientTape() as tape:
+      tape.watch(pred)
+      value = tf.reduce_sum(loss(pred, real, confidence))
+    grad = tape.gradient(value, pred).numpy()
+    np.testing.assert_array_equal(grad[:, :, 30:40], 0)
+    assert np.abs(grad[:, :, :30]).max() > 0
+
+
+def test_coordinate_loss_known_value():
+  pred = tf.zeros([1, 1, 67, 2])
+  real = tf.concat([tf.fill([1, 1, 1, 2], 0.3), tf.zeros([1, 1, 66, 2])], 2)
+  # One point off by (0.3, 0.3): squared distance 0.18, averaged over 67 points.
+  np.testing.assert_allclose(
+      losses.keypoint_coordinate_loss(pred, real, tf.ones([1, 1, 67])).numpy(), [0.18 / 67],
+      rtol=1e-6)
+
+
+def test_predictor_streams_in_chunks_exactly():
+  model = keypoint_predictor.KeypointPredictor(mean_pose=np.random.rand(67, 3),
+                                               encoder_channels=(8, 8, 8), audio_embedding=16,
+                                               pose_embedding=8, lstm_units=16)
+  audio = tf.random.normal([2, 12, 84, 87], seed=1)
+  model(audio)
+  model.head.kernel.assign(tf.random.normal(model.head.kernel.shape, seed=2))
+  whole = model(audio).numpy()
+  first, state = model(audio[:, :5], return_state=True)
+  second = model(audio[:, 5:], initial_state=state)
+  np.testing.assert_allclose(np.concatenate([first, second], 1), whole, atol=1e-6)
+  assert whole.shape == (2, 12, 67, 2)
+  # Without the condition the mean pose is neither input nor anchor: the paper's baseline.
+  baseline = keypoint_predictor.KeypointPredictor(mean_pose_condition=False,
+                                                  encoder_channels=(8, 8, 8),
+                                                  audio_embedding=16, lstm_units=16)
+  assert np.abs(baseline(audio).numpy()).max() == 0  # Zero-initialised head, no anchor.
+  assert baseline.count_params() < model.count_params()
+
+
+def test_one_training_step_on_debug_config(dataset, tmp_path):
+  config = _config(dataset, num_train_steps=1)
+  result = trainer.train_and_evaluate(config, str(tmp_path))
+  assert set(result["khp"]) == {"coord", "heatmap", "total"}
+  assert all(np.isfinite(v) for v in result["khp"].values())
+  assert tf.train.latest_checkpoint(os.path.join(tmp_path, "khp", "checkpoints"))
+  assert os.listdir(os.path.join(tmp_path, "khp", "train"))  # TensorBoard events.
+
+
+def test_restart_continues_from_checkpoint_with_same_optimizer_state(dataset, tmp_path):
+  config = _config(dataset, num_train_steps=2)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  task, step = trainer.restore(config, str(tmp_path), "khp")
+  assert step == 2 and int(task.optimizer.iterations.numpy()) == 2
+  velocity = {v.name: v.numpy() for v in task.optimizer.variables if v.name.startswith("v/")}
+  weights = [w.numpy() for w in task.model.weights]
+  config.num_train_steps = 3
+  trainer.train_and_evaluate(config, str(tmp_path))
+  task, step = trainer.restore(config, str(tmp_path), "khp")
+  # The restarted run took exactly one more step, from the restored optimizer: Adam's
+  # velocity is v3 = beta2 * v2 + (1 - beta2) * g3^2 >= beta2 * v2 everywhere. A reset
+  # optimizer would hold only (1 - beta2) * g3^2, a thousand times smaller.
+  assert step == 3 and int(task.optimizer.iterations.numpy()) == 3
+  for v in task.optimizer.variables:
+    if v.name.startswith("v/"):
+      assert np.all(v.numpy() >= 0.999 * velocity[v.name] * (1 - 1e-5)), v.name
+  assert any(not np.array_equal(a, b.numpy()) for a, b in zip(weights, task.model.weights))
+
+
+def test_evaluate_writes_metrics_json(dataset, tmp_path):
+  config = _config(dataset, num_train_steps=1)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  result = evaluate_lib.evaluate(config, str(tmp_path))
+  with open(os.path.join(tmp_path, "metrics.json")) as f:
+    assert json.load(f) == result
+  for key in ("kp_distance", "kp_distance_mean_pose", "kp_distance_nn", "beat_align", "frames",
+              "clips", "kp_distance_left_hand"):
+    assert key in result
+  assert result["frames"] == 60 and result["clips"] == 1
+  assert os.path.exists(os.path.join(tmp_path, "khp", "eval_test", "pca_fig4.png"))
+
+
+def test_evaluation_without_test_clips_is_an_input_error(tmp_path):
+  dataset_dir = write_random_dataset(tmp_path / "d", splits=("train",))
+  config = _config(dataset_dir, num_train_steps=1)
+  trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  with pytest.raises(InputError, match="has no clips"):
+    evaluate_lib.evaluate(config, str(tmp_path / "run"))
+  with pytest.raises(InputError, match="no khp checkpoint"):
+    evaluate_lib.evaluate(config, str(tmp_path / "empty_run"))
+
+
+def test_beat_align_score_known_values():
+  assert metrics.beat_align_score([1.0, 2.0], [1.0, 2.0]) == 1.0
+  # One beat 0.05 s (one sigma) from the nearest onset: exp(-1/2).
+  np.testing.assert_allclose(metrics.beat_align_score([1.05], [1.0, 3.0]), np.exp(-0.5))
+  assert metrics.beat_align_score([], [1.0]) == 0.0
+  # Motion x = sin(2 pi (t - 0.5) / 40) turns at t = 10.5 and 30.5: the speed between
+  # frames 10 and 11 (and 30 and 31) is the smallest, so the beats are frames 11 and 31.
+  t = np.arange(41)
+  kp = np.zeros((41, 67, 3))
+  kp[..., 0] = 0.5 + 0.1 * np.sin(2 * np.pi * (t[:, None] - 0.5) / 40)
+  kp[..., 2] = 1
+  np.testing.assert_array_equal(metrics.motion_beats(kp, fps=60, smoothing_seconds=1 / 60),
+                                [11, 31])
