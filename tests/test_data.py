@@ -254,3 +254,10 @@ def test_bad_clips_raise_input_error(tmp_path):
   os.remove(tmp_path / "shards/train/ok.tfrecord")
   with pytest.raises(InputError, match="missing"):
     data.load_manifest(tmp_path)
+
+
+def test_failed_json_write_leaves_no_file(tmp_path):
+  path = tmp_path / "manifest.json"
+  with pytest.raises(TypeError):
+    data.manifest.write_json_atomic(str(path), {"bad": object()})
+  assert os.listdir(tmp_path) == []

@@ -18,11 +18,15 @@ SPLITS = ("train", "validation", "test")
 def write_json_atomic(path, obj):
   """Writes JSON to `path` through a temporary file and a rename (never half-written)."""
   tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  try:
+    with open(tmp, "w") as f:
+      json.dump(obj, f, indent=1)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def load_manifest(dataset_dir):
