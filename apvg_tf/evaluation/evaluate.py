@@ -3,13 +3,29 @@
 import json
 import os
 
+import tensorflow as tf
+
 from apvg_tf.data import manifest as manifest_lib
-from apvg_tf.evaluation import khp_eval
+from apvg_tf.errors import InputError
+from apvg_tf.evaluation import cvg_eval, khp_eval
 from apvg_tf.training import trainer
+
+# Stage -> its evaluation function(model, config, split, out_dir) -> metrics dict.
+EVALUATORS = {"khp": khp_eval.evaluate_khp, "cvg": cvg_eval.evaluate_cvg}
+
+
+def trained_stages(workdir):
+  """The stages of EVALUATORS that have a checkpoint in `workdir`, in pipeline order."""
+  return [stage for stage in trainer.STAGE_ORDER if stage in EVALUATORS and
+          tf.train.latest_checkpoint(os.path.join(trainer.stage_dir(workdir, stage),
+                                                  "checkpoints"))]
 
 
 def evaluate(config, workdir, split=None):
   """Evaluates the stages trained in `workdir` and writes `<workdir>/metrics.json`.
+
+  Every stage with a checkpoint is evaluated (KHP: keypoint metrics; CVG: coarse-video
+  metrics); their metrics are merged into one dict, with `<stage>_step` for each.
 
   Args:
     config: the run's config.
@@ -23,10 +39,17 @@ def evaluate(config, workdir, split=None):
     InputError: if no stage has a checkpoint, or the split is missing or empty.
   """
   split = split or config.eval.split
-  task, step = trainer.restore(config, workdir, "khp")
-  metrics = {"split": split, "khp_step": step}
-  metrics.update(khp_eval.evaluate_khp(task.model, config, split,
-                                       out_dir=os.path.join(workdir, "khp", f"eval_{split}")))
+  stages = trained_stages(workdir)
+  if not stages:
+    raise InputError(f"{workdir!r} has no khp checkpoint and no cvg checkpoint; train a stage "
+                     f"first: python train.py --config=... --workdir={workdir} "
+                     "--config.stage=khp")
+  metrics = {"split": split}
+  for stage in stages:
+    task, step = trainer.restore(config, workdir, stage)
+    metrics[f"{stage}_step"] = step
+    metrics.update(EVALUATORS[stage](task.model, config, split,
+                                     out_dir=os.path.join(workdir, stage, f"eval_{split}")))
   manifest_lib.write_json_atomic(os.path.join(workdir, "metrics.json"), metrics)
   print(json.dumps(metrics, indent=1))
   return metrics

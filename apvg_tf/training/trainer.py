@@ -9,7 +9,6 @@ A run resumes from the newest checkpoint of its stage; a stage whose checkpoint 
 `num_train_steps` is done and is skipped.
 """
 
-import json
 import os
 import time
 
@@ -18,10 +17,36 @@ import tensorflow as tf
 
 from apvg_tf import data, strategy as strategy_lib
 from apvg_tf.errors import InputError
-from apvg_tf.training import khp_task
+from apvg_tf.training import cvg_task, khp_task
 
-TASKS = {"khp": khp_task.KHPTask}
+TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask}
 STAGE_ORDER = ("khp", "cvg", "stu")
+# Loop settings a stage's config block may override (0 there: use the shared value).
+STAGE_OVERRIDES = ("num_train_steps", "batch_size")
+
+
+def stage_config(config, stage):
+  """The config a stage trains and evaluates with.
+
+  Each stage's block (`config.khp`, `config.cvg`, ...) may set `num_train_steps` and
+  `batch_size`; non-zero values replace the shared ones, so `--config.stage=all` can train
+  each stage for its own length.
+
+  Args:
+    config: the run's ConfigDict.
+    stage: 'khp', 'cvg' or 'stu'.
+
+  Returns:
+    A resolved copy of `config`.
+  """
+  resolved = config.copy_and_resolve_references()
+  block = config.get(stage)
+  with resolved.unlocked():
+    for key in STAGE_OVERRIDES:
+      value = block.get(key, 0) if block is not None else 0
+      if value:
+        resolved[key] = value
+  return resolved
 
 
 def learning_rate_schedule(config):
@@ -51,6 +76,7 @@ def restore(config, workdir, stage, strategy=None):
   Raises:
     InputError: if the work directory has no checkpoint of that stage.
   """
+  config = stage_config(config, stage)
   manifest = data.load_manifest(config.dataset_dir)
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
@@ -85,7 +111,8 @@ def train_and_evaluate(config, workdir):
 
 
 def train_stage(config, workdir, stage):
-  """Trains one stage up to `config.num_train_steps` (see module docstring)."""
+  """Trains one stage up to its `num_train_steps` (see module docstring)."""
+  config = stage_config(config, stage)
   manifest = data.load_manifest(config.dataset_dir)
   strategy = strategy_lib.make_strategy(config.strategy)
   tf.keras.utils.set_random_seed(config.seed)

@@ -1,0 +1,238 @@
+"""Evaluation of the CVG stage: coarse-video PSNR, SSIM and flicker, baselines, drift, preview.
+
+Each clip of the split is generated autoregressively, chunk by chunk (the recurrent state,
+including the previous frame, carried over), from the configured first frame: frame t of the
+coarse video is compared with real frame t. Metrics (frames at `config.resolution`, values in
+[0, 1] for flicker; PSNR and SSIM from tf.image with max value 255, averaged over frames):
+  psnr, ssim              the coarse video
+  flicker                 mean |(g_t - g_{t-1}) - (r_t - r_{t-1})| over pixels and steps
+  psnr_mean_frame         the mean training frame, shown for every frame   (and ssim_...)
+  psnr_nn_frame           the training frame whose audio window is nearest (and ssim_...)
+  psnr_rollout_first100   PSNR of frames 1-100 and 200-300 of the rollouts of clips with at
+  psnr_rollout_last100    least 300 frames (drift); None if no clip is that long
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import data
+from apvg_tf.evaluation import khp_eval, metrics
+from apvg_tf.errors import InputError
+
+ROLLOUT_FRAMES = 300
+
+
+def make_step(model):
+  """A compiled streaming step of a CoarseVideoGenerator.
+
+  Returns:
+    step(audio [B, T, 84, 87], h, c, frame [B, R, R, 3], noise [B, T, z]) ->
+    (frames [B, T, R, R, 3], h, c, frame).
+  """
+  res, units = model.resolution, model.lstm_units
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, 84, 87], tf.float32), tf.TensorSpec([None, units], tf.float32),
+      tf.TensorSpec([None, units], tf.float32), tf.TensorSpec([None, res, res, 3], tf.float32),
+      tf.TensorSpec([None, None, model.z_dim], tf.float32)])
+  def step(audio, h, c, frame, noise):
+    frames, (h, c, frame) = model(audio, initial_state=[h, c, frame], return_state=True,
+                                  noise=noise)
+    return frames, h, c, frame
+
+  return step
+
+
+def generate_clip(model, windows, chunk_frames, *, step=None, seed=0):
+  """Runs the CVG over a whole clip from its stored first frame, chunk by chunk.
+
+  Args:
+    model: a CoarseVideoGenerator.
+    windows: float32 [T, 84, 87] normalised audio windows.
+    chunk_frames: frames per chunk.
+    step: a `make_step(model)` (made if not given).
+    seed: seed of the noise z.
+
+  Returns:
+    uint8 [T, R, R, 3].
+  """
+  step = step or make_step(model)
+  h, c, frame = model.initial_state(1)
+  noise = np.random.default_rng(seed).standard_normal(
+      (1, len(windows), model.z_dim)).astype(np.float32)
+  out = []
+  for start in range(0, len(windows), chunk_frames):
+    frames, h, c, frame = step(windows[None, start:start + chunk_frames], h, c, frame,
+                               noise[:, start:start + chunk_frames])
+    out.append(np.round(frames.numpy()[0] * 255).astype(np.uint8))
+  return np.concatenate(out)
+
+
+def resize_frames(frames, resolution, chunk=256):
+  """uint8 [T, H, W, 3] -> uint8 [T, R, R, 3], resized as `data.pipeline.decode_frames` does."""
+  if frames.shape[1] == resolution and frames.shape[2] == resolution:
+    return frames
+  out = []
+  for start in range(0, len(frames), chunk):
+    resized = tf.image.resize(frames[start:start + chunk], [resolution, resolution],
+                              method="area")
+    out.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
+  return np.concatenate(out)
+
+
+def frame_scores(generated, real, chunk=256):
+  """Per-frame PSNR and SSIM (tf.image, max value 255): uint8 [T, R, R, 3] -> 2 x [T]."""
+  psnr, ssim = [], []
+  for start in range(0, len(real), chunk):
+    g = tf.convert_to_tensor(generated[start:start + chunk])
+    r = tf.convert_to_tensor(real[start:start + chunk])
+    psnr.append(tf.image.psnr(g, r, max_val=255).numpy())
+    ssim.append(tf.image.ssim(g, r, max_val=255).numpy())
+  return np.concatenate(psnr), np.concatenate(ssim)
+
+
+def flicker(generated, real):
+  """Sum over steps and pixels of |(g_t - g_{t-1}) - (r_t - r_{t-1})| in [0, 1] units, and count.
+
+  Args:
+    generated: uint8 [T, R, R, 3].
+    real: uint8 [T, R, R, 3].
+
+  Returns:
+    (sum, number of values), so clips pool exactly.
+  """
+  total, count = 0.0, 0
+  for start in range(1, len(real), 256):
+    index = slice(start - 1, start + 256)
+    g = np.diff(generated[index].astype(np.float32), axis=0)
+    r = np.diff(real[index].astype(np.float32), axis=0)
+    total += float(np.abs(g - r).sum()) / 255.0
+    count += g.size
+  return total, count
+
+
+def _clips(config, split, with_frames):
+  for index, clip in enumerate(data.read_clips(config.dataset_dir, split, with_frames)):
+    if config.eval.max_clips and index >= config.eval.max_clips:
+      return
+    yield clip
+
+
+def _train_reference(config, manifest):
+  """Audio windows of training frames (strided to `cvg.eval_reference_frames`) and their ids.
+
+  Returns:
+    (float32 [N, 84 * 87] windows, int [N, 2] (train clip index, frame index)).
+  """
+  clips = data.split_clips(manifest, "train")
+  total = sum(c["num_frames"] for c in clips)
+  stride = max(1, int(np.ceil(total / max(config.cvg.eval_reference_frames, 1))))
+  windows, ids = [], []
+  for index, clip in enumerate(data.read_clips(config.dataset_dir, "train", with_frames=False)):
+    w = khp_eval.clip_windows(clip, manifest)
+    frames = np.arange(0, len(w), stride)
+    windows.append(w[frames].reshape(len(frames), -1))
+    ids.append(np.stack([np.full_like(frames, index), frames], 1))
+  return np.concatenate(windows), np.concatenate(ids)
+
+
+def _train_frames(config, ids):
+  """The mean training frame and the training frames listed in `ids`, at the resolution.
+
+  Args:
+    config: the run's config.
+    ids: int [K, 2] (train clip index, frame index).
+
+  Returns:
+    (float64 [R, R, 3] mean frame in [0, 255], {(clip, frame): uint8 [R, R, 3]}).
+  """
+  wanted = {}
+  for clip_index, frame_index in ids:
+    wanted.setdefault(int(clip_index), []).append(int(frame_index))
+  total, count, picked = 0.0, 0, {}
+  for index, clip in enumerate(data.read_clips(config.dataset_dir, "train")):
+    frames = resize_frames(clip["frames"], config.resolution)
+    total = total + frames.astype(np.float64).sum(0)
+    count += len(frames)
+    for frame_index in wanted.get(index, ()):
+      picked[(index, frame_index)] = frames[frame_index]
+  return total / count, picked
+
+
+def write_preview(path, real, generated, waveform, fps, sample_rate):
+  """An mp4 of real (left) and coarse (right) frames side by side, with the music."""
+  from apvg_tf import video_io  # pylint: disable=g-import-not-at-top  (needs ffmpeg only here)
+  samples = int(round(len(real) / fps * sample_rate))
+  video_io.write_video(path, np.concatenate([real, generated], 2), fps,
+                       audio=np.asarray(waveform[:samples], np.float32), sample_rate=sample_rate)
+
+
+def evaluate_cvg(model, config, split, out_dir=None):
+  """Computes the CVG metrics of `model` on a split.
+
+  Args:
+    model: a trained CoarseVideoGenerator (its stored first frame starts every rollout).
+    config: the run's config (dataset_dir, resolution, seed, eval.chunk_frames,
+      eval.max_clips, cvg.eval_reference_frames, cvg.eval_preview_seconds).
+    split: the split to evaluate.
+    out_dir: if set, `preview.mp4` (real | coarse, with the music) of the first clip is
+      written there.
+
+  Returns:
+    dict: psnr, ssim, flicker, psnr_mean_frame, ssim_mean_frame, psnr_nn_frame,
+    ssim_nn_frame, psnr_rollout_first100, psnr_rollout_last100, rollout_clips, frames, clips.
+
+  Raises:
+    InputError: if the split has no clips.
+  """
+  manifest = data.load_manifest(config.dataset_dir)
+  data.split_clips(manifest, split)  # InputError if the split is missing or empty.
+  ref_windows, ref_ids = _train_reference(config, manifest)
+  nearest = {}
+  for clip in _clips(config, split, with_frames=False):
+    windows = khp_eval.clip_windows(clip, manifest)
+    nearest[clip["clip_id"]] = ref_ids[metrics.nearest_neighbour_indices(
+        windows.reshape(len(windows), -1), ref_windows)]
+  del ref_windows
+  if not nearest:
+    raise InputError(f"split {split!r} has no clips to evaluate")
+  mean_frame, nn_frames = _train_frames(config, np.concatenate(list(nearest.values())))
+  mean_frame = np.round(mean_frame).astype(np.uint8)
+
+  step = make_step(model)
+  scores = {name: [] for name in ("psnr", "ssim", "psnr_mean_frame", "ssim_mean_frame",
+                                  "psnr_nn_frame", "ssim_nn_frame")}
+  drift, flicker_sum, flicker_count, clips = [], 0.0, 0, 0
+  for clip in _clips(config, split, with_frames=True):
+    real = resize_frames(clip["frames"], config.resolution)
+    windows = khp_eval.clip_windows(clip, manifest)
+    generated = generate_clip(model, windows, config.eval.chunk_frames, step=step,
+                              seed=config.seed + clips)
+    candidates = {
+        "": generated,
+        "_mean_frame": np.broadcast_to(mean_frame, real.shape),
+        "_nn_frame": np.stack([nn_frames[tuple(i)] for i in nearest[clip["clip_id"]]]),
+    }
+    for suffix, frames in candidates.items():
+      psnr, ssim = frame_scores(frames, real)
+      scores["psnr" + suffix].append(psnr)
+      scores["ssim" + suffix].append(ssim)
+      if not suffix and len(real) >= ROLLOUT_FRAMES:
+        drift.append((psnr[:100].mean(), psnr[200:300].mean()))
+    total, count = flicker(generated, real)
+    flicker_sum, flicker_count = flicker_sum + total, flicker_count + count
+    if out_dir and clips == 0 and config.cvg.eval_preview_seconds > 0:
+      os.makedirs(out_dir, exist_ok=True)
+      n = max(1, int(round(config.cvg.eval_preview_seconds * clip["fps"])))
+      write_preview(os.path.join(out_dir, "preview.mp4"), real[:n], generated[:n],
+                    clip["waveform"], clip["fps"], manifest["audio"]["sample_rate"])
+    clips += 1
+  result = {k: float(np.mean(np.concatenate(v))) for k, v in scores.items()}
+  result.update(
+      flicker=flicker_sum / max(flicker_count, 1),
+      psnr_rollout_first100=float(np.mean([d[0] for d in drift])) if drift else None,
+      psnr_rollout_last100=float(np.mean([d[1] for d in drift])) if drift else None,
+      rollout_clips=len(drift), frames=int(sum(len(s) for s in scores["psnr"])), clips=clips)
+  return result

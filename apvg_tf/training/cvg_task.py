@@ -1,0 +1,177 @@
+"""The CVG stage as a training task: the coarse video generator, eq. (4), scheduled sampling.
+
+Each training window of T frames gives T-1 targets: frame t is generated from the audio window
+A_t (the LSTM has run over the window from A_0) and a previous frame that is either the real
+frame t-1 (teacher forcing) or the model's own frame t-1 (scheduled sampling, Bengio et al.
+2015), chosen per example and step with a probability that rises linearly from 0 at
+`cvg.sampling_start` to `cvg.sampling_max_prob` at `cvg.sampling_end` (fractions of
+`num_train_steps`). Own frames are fed through tf.stop_gradient, so exposure to the model's
+own errors costs no backward pass through time.
+
+The model's canvas starts at the mean of 512 training frames (`mean_training_frame`), and its
+rollouts at `cvg.first_frame` (`load_first_frame`); both are stored in the checkpoint.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import data
+from apvg_tf.data import pipeline, reader
+from apvg_tf.errors import InputError
+from apvg_tf.models import coarse_video_generator
+
+
+def load_first_frame(config, manifest=None):
+  """The frame rollouts start from: `config.cvg.first_frame` = (split, clip index, frame).
+
+  Args:
+    config: the run's config (dataset_dir, resolution, cvg.first_frame).
+    manifest: the dataset's manifest (read if not given).
+
+  Returns:
+    uint8 [R, R, 3], resized (area) to `config.resolution` exactly as the pipeline does.
+
+  Raises:
+    InputError: if the split, clip or frame does not exist.
+  """
+  manifest = manifest or data.load_manifest(config.dataset_dir)
+  split, clip_index, frame_index = config.cvg.first_frame
+  clips = data.split_clips(manifest, split)
+  if not 0 <= int(clip_index) < len(clips):
+    raise InputError(f"cvg.first_frame: split {split!r} has {len(clips)} clips, no clip "
+                     f"{clip_index}")
+  clip = clips[int(clip_index)]
+  if not 0 <= int(frame_index) < clip["num_frames"]:
+    raise InputError(f"cvg.first_frame: clip {clip['clip_id']!r} has {clip['num_frames']} "
+                     f"frames, no frame {frame_index}")
+  for segment in reader.read_segments(os.path.join(config.dataset_dir, clip["file"])):
+    offset = int(frame_index) - int(segment["frame_start"])
+    if 0 <= offset < int(segment["frames"].shape[0]):
+      resolution = config.resolution if config.resolution != manifest["resolution"] else None
+      return pipeline.decode_frames(segment["frames"][offset:offset + 1], resolution)[0].numpy()
+  raise InputError(f"cvg.first_frame: frame {frame_index} of clip {clip['clip_id']!r} is in "
+                   "no segment of its shard; the dataset is damaged, run preprocess.py again")
+
+
+def mean_training_frame(config, manifest=None, num_frames=512):
+  """The mean of `num_frames` training frames spread evenly over the train split.
+
+  Only the chosen frames are decoded (a few seconds at 128x128).
+
+  Returns:
+    float32 [R, R, 3] in [0, 1], at `config.resolution`.
+  """
+  manifest = manifest or data.load_manifest(config.dataset_dir)
+  clips = data.split_clips(manifest, "train")
+  stride = max(1, sum(c["num_frames"] for c in clips) // num_frames)
+  resolution = config.resolution if config.resolution != manifest["resolution"] else None
+  total, count = 0.0, 0
+  for clip in clips:
+    for segment in reader.read_segments(os.path.join(config.dataset_dir, clip["file"])):
+      # Frames whose index in the clip is a multiple of the stride.
+      first = -int(segment["frame_start"]) % stride
+      encoded = segment["frames"][first::stride]
+      if encoded.shape[0]:
+        frames = pipeline.decode_frames(encoded, resolution).numpy()
+        total, count = total + frames.astype(np.float64).sum(0), count + len(frames)
+  return (total / (255.0 * count)).astype(np.float32)
+
+
+class CVGTask:
+  """Coarse video generation (paper Sec. III-B)."""
+
+  name = "cvg"
+  fields = ("frames", "audio")
+
+  def __init__(self, config, manifest):
+    self.config = config
+    self.cvg = config.cvg
+    self.manifest = manifest
+
+  def build(self, optimizer):
+    """Creates the model (inside the strategy scope) and returns what to checkpoint."""
+    self.model = coarse_video_generator.coarse_video_generator_from_config(
+        self.cvg, self.config.resolution, first_frame=load_first_frame(self.config, self.manifest),
+        canvas=mean_training_frame(self.config, self.manifest))
+    self.model(tf.zeros([1, 2, 84, 87]))  # Create the weights (outside any tf.while_loop).
+    optimizer.build(self.model.trainable_variables)
+    self.optimizer = optimizer
+    return {"model": self.model, "optimizer": optimizer}
+
+  def sampling_probability(self, step):
+    """Probability of feeding the model its own previous frame at `step` (a scalar tensor)."""
+    progress = tf.cast(step, tf.float32) / max(self.config.num_train_steps, 1)
+    ramp = (progress - self.cvg.sampling_start) / max(
+        self.cvg.sampling_end - self.cvg.sampling_start, 1e-6)
+    return self.cvg.sampling_max_prob * tf.clip_by_value(ramp, 0.0, 1.0)
+
+  def _crop(self, batch):
+    """A random run of `cvg.rollout_frames` consecutive frames of the batch's windows."""
+    frames, audio = batch["frames"], batch["audio"]
+    length, total = self.cvg.rollout_frames, frames.shape[1]
+    if not length or total is None or length >= total:
+      return frames, audio
+    start = tf.random.uniform([], 0, total - length + 1, dtype=tf.int32)
+    return frames[:, start:start + length], audio[:, start:start + length]
+
+  def compute_losses(self, batch, global_batch_size, feed_own_probability=0.0):
+    """Per-replica losses, scaled so that their sum over replicas is the global mean.
+
+    Args:
+      batch: dict with frames uint8 [B, T, R, R, 3] and audio float [B, T, 84, 87].
+      global_batch_size: the global batch size.
+      feed_own_probability: scheduled sampling probability (scalar).
+
+    Returns:
+      (dict of scaled losses, coarse frames float [B, T-1, R, R, 3] for frames 1..T-1).
+    """
+    frames, audio = self._crop(batch)
+    frames = tf.cast(frames, tf.float32) / 255.0
+    shape = tf.shape(frames)
+    batch_size, steps = shape[0], shape[1] - 1
+    h, c, _ = self.model.initial_state(batch_size)
+    maps, _, _ = self.model.encode_audio(audio, h, c)
+    noise = tf.random.normal([batch_size, steps, self.cvg.z_dim])
+    feed_own = tf.random.uniform([batch_size, steps]) < feed_own_probability
+    coarse, _ = self.model.rollout(maps[:, 1:], frames[:, 0], noise,
+                                   real_previous=frames[:, :-1], feed_own=feed_own)
+    # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels.
+    l1 = tf.reduce_mean(tf.abs(frames[:, 1:] - coarse), axis=[1, 2, 3, 4])
+    scale = lambda x: tf.nn.compute_average_loss(x, global_batch_size=global_batch_size)
+    out = {"l1": scale(l1), "total": scale(self.cvg.l1_weight * l1),
+           "sampling_prob": scale(tf.fill([batch_size], tf.cast(feed_own_probability, tf.float32)))}
+    return out, coarse
+
+  def train_step(self, batch, global_batch_size):
+    """One optimisation step on a replica's batch; returns its scaled losses."""
+    probability = self.sampling_probability(self.optimizer.iterations)
+    with tf.GradientTape() as tape:
+      out, _ = self.compute_losses(batch, global_batch_size, probability)
+    grads = tape.gradient(out["total"], self.model.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+    return out
+
+  def summary_images(self, batch, frames=4):
+    """Real frames (top) over coarse frames (bottom) of the first example.
+
+    The coarse row is an autoregressive rollout from the window's first real frame, as at
+    inference.
+
+    Args:
+      batch: a (local) batch dict.
+      frames: how many frames of the window to show, left to right.
+
+    Returns:
+      uint8 [1, 2 R, frames R, 3].
+    """
+    real = batch["frames"][:1]
+    first = tf.cast(real[:, 0], tf.float32) / 255.0
+    h, c, _ = self.model.initial_state(1)
+    coarse = self.model(batch["audio"][:1, 1:], initial_state=[h, c, first])
+    coarse = np.round(coarse.numpy()[0] * 255).astype(np.uint8)
+    real = real.numpy()[0, 1:]
+    steps = np.linspace(0, len(real) - 1, frames).astype(int)
+    return np.concatenate([np.concatenate(list(real[steps]), 1),
+                           np.concatenate(list(coarse[steps]), 1)], 0)[None]

@@ -1,0 +1,180 @@
+"""Tests of the CVG stage: model, rollout, scheduled sampling, training, evaluation."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apvg_tf import data
+from apvg_tf.errors import InputError
+from apvg_tf.evaluation import cvg_eval
+from apvg_tf.evaluation import evaluate as evaluate_lib
+from apvg_tf.models import coarse_video_generator
+from apvg_tf.training import cvg_task, trainer
+from configs import debug, default
+from conftest import write_random_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+  # 11 s clips, so the test clip is long enough for the 300-frame drift numbers.
+  return write_random_dataset(tmp_path_factory.mktemp("cvg_data"), seconds=11.0)
+
+
+def _config(dataset_dir, **overrides):
+  config = debug.get_config()
+  config.dataset_dir = dataset_dir
+  config.deterministic = True
+  for key, value in overrides.items():
+    config[key] = value
+  return config
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+  """A work directory with one KHP step and one CVG step."""
+  workdir = str(tmp_path_factory.mktemp("cvg_run"))
+  result = {}
+  for stage in ("khp", "cvg"):
+    result.update(trainer.train_and_evaluate(_config(dataset, stage=stage, num_train_steps=1),
+                                             workdir))
+  return workdir, result
+
+
+def _debug_model(first_frame=None, seed=0):
+  tf.keras.utils.set_random_seed(seed)
+  return coarse_video_generator.coarse_video_generator_from_config(
+      debug.get_config().cvg, 64, first_frame=first_frame)
+
+
+def test_image_encoder_is_vgg16_first_five_layers_frozen_plus_two_convs():
+  model = coarse_video_generator.coarse_video_generator_from_config(default.get_config().cvg,
+                                                                    128)
+  frames = model(tf.zeros([2, 3, 84, 87]))
+  assert frames.shape == (2, 3, 128, 128, 3)
+  encoder = model.image_encoder
+  # VGG-16 conv1_1..conv3_1: 1792 + 36928 + 73856 + 147584 + 295168 weights, all frozen.
+  assert encoder.vgg.count_params() == 555328
+  assert not encoder.vgg.trainable_weights
+  # Two trainable 3x3 convs: 256 -> 128 (stride 2) and 128 -> 128.
+  assert sum(int(np.prod(w.shape)) for w in encoder.trainable_weights) == (
+      9 * 256 * 128 + 128 + 9 * 128 * 128 + 128)
+  assert encoder.output_size == 8
+
+
+def test_untrained_model_outputs_its_first_frame():
+  first = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
+  model = _debug_model(first)
+  frames = model(tf.random.normal([1, 3, 84, 87])).numpy()
+  # The decoder's last layer starts at zero, so V_t = sigmoid(logit(first)) = first, up to
+  # the clipping of the logit to [1/255, 254/255].
+  expected = np.clip(first / 255.0, 1 / 255, 254 / 255)
+  np.testing.assert_allclose(frames, np.broadcast_to(expected, frames.shape), atol=1e-5)
+
+
+def test_rollout_streams_300_frames_in_chunks_exactly():
+  model = _debug_model()
+  model(tf.zeros([1, 1, 84, 87]))
+  kernel = model.image_decoder.out.kernel
+  kernel.assign(0.1 * tf.random.normal(kernel.shape, seed=1))  # Make frames depend on inputs.
+  audio = tf.random.normal([1, 300, 84, 87], seed=2)
+  noise = tf.random.normal([1, 300, model.z_dim], seed=3)
+  step = cvg_eval.make_step(model)
+  h, c, frame = model.initial_state(1)
+  whole, *_ = step(audio, h, c, frame, noise)
+  assert whole.shape == (1, 300, 64, 64, 3)
+  assert np.all(np.isfinite(whole.numpy()))
+  assert 0 <= whole.numpy().min() and whole.numpy().max() <= 1
+  assert np.abs(whole[0, -1].numpy() - whole[0, 0].numpy()).max() > 0  # It does move.
+  chunks = []
+  for start in range(0, 300, 128):
+    frames, h, c, frame = step(audio[:, start:start + 128], h, c, frame,
+                               noise[:, start:start + 128])
+    chunks.append(frames)
+  np.testing.assert_allclose(tf.concat(chunks, 1).numpy(), whole.numpy(), atol=1e-5)
+
+
+def test_teacher_forcing_and_own_frames_are_the_two_ends_of_scheduled_sampling():
+  model = _debug_model()
+  model(tf.zeros([1, 1, 84, 87]))
+  kernel = model.image_decoder.out.kernel
+  kernel.assign(0.1 * tf.random.normal(kernel.shape, seed=1))
+  audio = tf.random.normal([2, 5, 84, 87], seed=2)
+  noise = tf.random.normal([2, 5, model.z_dim], seed=3)
+  real = tf.random.uniform([2, 5, 64, 64, 3], seed=4)
+  h, c, first = model.initial_state(2)
+  maps, _, _ = model.encode_audio(audio, h, c)
+  teacher, _ = model.rollout(maps, real[:, 0], noise, real_previous=real,
+                             feed_own=tf.zeros([2, 5], tf.bool))
+  np.testing.assert_allclose(teacher, model.decode_parallel(maps, real, noise), atol=1e-5)
+  own, _ = model.rollout(maps, first, noise, real_previous=real,
+                         feed_own=tf.ones([2, 5], tf.bool))
+  np.testing.assert_allclose(own, model(audio, noise=noise), atol=1e-5)
+
+
+def test_scheduled_sampling_probability_ramps_over_training(dataset):
+  config = _config(dataset, num_train_steps=100)
+  config.cvg.sampling_start, config.cvg.sampling_end = 0.1, 0.6
+  config.cvg.sampling_max_prob = 0.8
+  task = cvg_task.CVGTask(config, None)
+  values = [float(task.sampling_probability(s)) for s in (0, 10, 35, 60, 100)]
+  np.testing.assert_allclose(values, [0.0, 0.0, 0.4, 0.8, 0.8], atol=1e-6)
+
+
+def test_one_training_step_on_debug_config(trained):
+  workdir, result = trained
+  assert set(result["cvg"]) == {"l1", "total", "sampling_prob"}
+  assert all(np.isfinite(v) for v in result["cvg"].values())
+  assert 0 < result["cvg"]["l1"] < 1
+  assert tf.train.latest_checkpoint(os.path.join(workdir, "cvg", "checkpoints"))
+  assert os.listdir(os.path.join(workdir, "cvg", "train"))  # TensorBoard events.
+
+
+def test_evaluate_merges_khp_and_cvg_metrics(dataset, trained):
+  workdir, _ = trained
+  config = _config(dataset)
+  result = evaluate_lib.evaluate(config, workdir)
+  with open(os.path.join(workdir, "metrics.json")) as f:
+    assert json.load(f) == result
+  assert result["khp_step"] == 1 and result["cvg_step"] == 1
+  for key in ("kp_distance", "beat_align", "psnr", "ssim", "flicker", "psnr_mean_frame",
+              "psnr_nn_frame", "psnr_rollout_first100", "psnr_rollout_last100"):
+    assert np.isfinite(result[key]), key
+  assert result["rollout_clips"] == 1 and result["frames"] == 330 and result["clips"] == 1
+  assert os.path.getsize(os.path.join(workdir, "cvg", "eval_test", "preview.mp4")) > 0
+
+
+def test_canvas_starts_at_the_mean_training_frame(dataset):
+  config = _config(dataset)
+  frames = [cvg_eval.resize_frames(clip["frames"], config.resolution)
+            for clip in data.read_clips(dataset, "train")]
+  expected = np.concatenate(frames).astype(np.float64).mean(0) / 255
+  got = cvg_task.mean_training_frame(config, num_frames=10**6)  # Stride 1: every frame.
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+  # 660 train frames / 50 = stride 13: frames 0, 13, 26, ... of each clip.
+  sparse = np.concatenate([f[::13] for f in frames]).astype(np.float64).mean(0) / 255
+  np.testing.assert_allclose(cvg_task.mean_training_frame(config, num_frames=50), sparse,
+                             atol=1e-5)
+
+
+def test_flicker_known_value():
+  real = np.zeros((3, 2, 2, 3), np.uint8)
+  generated = real.copy()
+  generated[1] = 51  # Up by 0.2 at t=1, back down at t=2: |0.2| + |-0.2| per value.
+  total, count = cvg_eval.flicker(generated, real)
+  assert count == 2 * 12
+  np.testing.assert_allclose(total / count, 0.2, rtol=1e-6)
+
+
+def test_mismatched_sizes_and_bad_first_frame_are_input_errors(dataset):
+  with pytest.raises(InputError, match="not the resolution 100"):
+    coarse_video_generator.coarse_video_generator_from_config(debug.get_config().cvg, 100)
+  config = _config(dataset)
+  config.cvg.first_frame = ("train", 0, 10**6)
+  with pytest.raises(InputError, match="no frame 1000000"):
+    cvg_task.load_first_frame(config)
+  config.cvg.first_frame = ("train", 5, 0)
+  with pytest.raises(InputError, match="has 2 clips, no clip 5"):
+    cvg_task.load_first_frame(config)
