@@ -8,17 +8,26 @@ from absl import flags
 from ml_collections import config_flags
 
 from apvg_tf import cli
+from apvg_tf import strategy as strategy_lib
 from apvg_tf.training import trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder: checkpoints and TensorBoard logs.")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", None, list(strategy_lib.NAMES),
+    "Distribution strategy (default: the config's, 'auto': MirroredStrategy over several "
+    "GPUs, else the default strategy).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   del argv
-  trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  config = _CONFIG.value
+  if _STRATEGY.value:
+    with config.unlocked():
+      config.strategy = _STRATEGY.value
+  trainer.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

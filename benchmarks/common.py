@@ -8,6 +8,33 @@ import time
 import tensorflow as tf
 
 
+def train_steps_per_second(task, dataset_dir, config, steps, warmup=2):
+  """Times a stage's train step on a dataset (after `warmup` untimed steps).
+
+  Args:
+    task: a training task (apvg_tf/training/*_task.py), not yet built.
+    dataset_dir: the dataset to read.
+    config: the config whose window and batch are timed.
+    steps: timed steps.
+    warmup: untimed steps first (tracing, the shuffle buffer).
+
+  Returns:
+    Steps per second.
+  """
+  from apvg_tf import data  # pylint: disable=g-import-not-at-top
+  task.build(tf.keras.optimizers.Adam(1e-3))
+  ds = data.make_dataset(dataset_dir, "train", window_frames=config.window_frames,
+                         batch_size=config.batch_size, fields=task.fields)
+  it = iter(ds)
+  step = tf.function(lambda b: task.train_step(b, config.batch_size))
+  for _ in range(warmup):
+    step(next(it))
+  start = time.perf_counter()
+  for _ in range(steps):
+    step(next(it))
+  return steps / (time.perf_counter() - start)
+
+
 def machine():
   """A description of where a benchmark ran."""
   gpus = tf.config.list_physical_devices("GPU")

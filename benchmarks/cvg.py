@@ -69,17 +69,7 @@ def main(argv):
                                   seconds=20.0, resolution=128)
       config.dataset_dir = path
       task = cvg_task.CVGTask(config, data.load_manifest(path))
-      task.build(tf.keras.optimizers.Adam(1e-3))
-      ds = data.make_dataset(path, "train", window_frames=config.window_frames,
-                             batch_size=config.batch_size, fields=task.fields)
-      it = iter(ds)
-      step = tf.function(lambda b: task.train_step(b, config.batch_size))
-      for _ in range(2):
-        step(next(it))
-      start = time.perf_counter()
-      for _ in range(_STEPS.value):
-        step(next(it))
-      seconds = (time.perf_counter() - start) / _STEPS.value
+      seconds = 1.0 / common.train_steps_per_second(task, path, config, _STEPS.value)
     frames = config.cvg.rollout_frames or config.window_frames
     rows.append({"measure": "cvg_train_128", "value": 1.0 / seconds, "unit": "steps/s",
                  "detail": f"batch {config.batch_size} x {frames - 1} generated frames, "

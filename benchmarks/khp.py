@@ -1,9 +1,9 @@
 """Benchmark: KP training steps/s and streaming inference frames/s on this machine.
 
-  python benchmarks/khp.py [--out=outputs/benchmarks] [--config=configs/default.py]
+  python benchmarks/khp.py [--out=outputs/benchmarks] [--config=configs/synth_cello.py]
 
-Uses the config's model and batch (default: window 64, batch 16) on a temporary dataset of
-noise audio, so it measures compute, not convergence.
+Uses the config's model and batch (default: the CPU config, window 64, batch 8) on a
+temporary dataset of noise audio, so it measures compute, not convergence.
 """
 
 import os
@@ -26,7 +26,7 @@ from benchmarks import common
 from tests.conftest import write_random_dataset
 
 _OUT = flags.DEFINE_string("out", "outputs/benchmarks", "Folder for the JSON results.")
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Config to time.")
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/synth_cello.py", "Config to time.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed training steps.")
 
 
@@ -38,17 +38,8 @@ def main(argv):
                                 resolution=32)
     manifest = data.load_manifest(path)
     task = khp_task.KHPTask(config, manifest)
-    task.build(tf.keras.optimizers.Adam(1e-3))
-    ds = data.make_dataset(path, "train", window_frames=config.window_frames,
-                           batch_size=config.batch_size, fields=task.fields)
-    it = iter(ds)
-    step = tf.function(lambda b: task.train_step(b, config.batch_size))
-    for _ in range(3):
-      step(next(it))
-    start = time.perf_counter()
-    for _ in range(_STEPS.value):
-      step(next(it))
-    steps_per_second = _STEPS.value / (time.perf_counter() - start)
+    steps_per_second = common.train_steps_per_second(task, path, config, _STEPS.value,
+                                                     warmup=3)
     windows = np.random.default_rng(0).standard_normal((1800, 84, 87)).astype(np.float32)
     khp_eval.predict_clip(task.model, windows[:256], config.eval.chunk_frames)
     start = time.perf_counter()

@@ -16,6 +16,7 @@ def get_config():
   config.log_every_steps = 1
   config.image_every_steps = 1
   config.checkpoint_every_steps = 1
+  config.eval_every_steps = 1
   config.khp.heatmap_size = 16
   config.khp.encoder_channels = (8, 8, 8)
   config.khp.audio_embedding = 16

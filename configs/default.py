@@ -26,6 +26,9 @@ def get_config():
   config.log_every_steps = 50
   config.image_every_steps = 500
   config.checkpoint_every_steps = 250
+  # Every N steps the stage is scored on the validation split (KHP: kp_distance) and the best
+  # checkpoint is kept in <workdir>/<stage>/best/ (0: never).
+  config.eval_every_steps = 250
   config.max_checkpoints = 3
   # The paper: Adam, learning rate 1e-3 decreasing to 1.25e-4 (here exponentially, over the
   # run), Kaiming initialisation.
@@ -37,14 +40,19 @@ def get_config():
   config.khp.mean_pose_condition = True  # The paper's instrument-related feature.
   config.khp.dlt_loss = True  # Eq. (3) through the DLT.
   config.khp.coord_loss_weight = 1.0  # Eq. (2).
-  config.khp.heatmap_loss_weight = 0.05  # Eq. (3).
-  config.khp.heatmap_size = 64
+  # Eq. (3). Its gradient is sparse (only a point within `tent_radius` pixels of its target
+  # gets one) and, per point, about `heatmap_size` times that of eq. (2); this weight keeps
+  # the two comparable so Adam's normalisation is not dominated by the heatmap term.
+  config.khp.heatmap_loss_weight = 0.005
+  config.khp.heatmap_size = 32
   config.khp.tent_radius = 1.0
   config.khp.heatmap_parts = False
   config.khp.encoder_channels = (64, 128, 128)
   config.khp.audio_embedding = 256
   config.khp.pose_embedding = 128
   config.khp.lstm_units = 256
+  config.khp.dropout = 0.3
+  config.khp.input_noise = 0.0
   config.khp.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.khp.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
 
@@ -88,4 +96,8 @@ def get_config():
   config.eval.split = "test"
   config.eval.chunk_frames = 256  # Frames per streamed chunk (recurrent state carried over).
   config.eval.max_clips = 0  # 0: all clips of the split.
+  config.eval.video = False
+  # Which checkpoint evaluation and export use: "best" (best validation score, when the run
+  # kept one) or "latest".
+  config.eval.checkpoint = "best"  # KHP: also write a real | predicted skeleton video with music.
   return config

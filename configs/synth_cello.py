@@ -20,5 +20,6 @@ def get_config():
   # Batch 8 x 64 frames: about 3 steps/s for the KP on 2 cores.
   config.batch_size = 8
   config.window_frames = 64
-  config.num_train_steps = 3000
+  config.num_train_steps = 1500
+  config.eval_every_steps = 100  # Validation kp_distance; the best checkpoint is kept.
   return config

@@ -20,11 +20,13 @@ _CONFIG = flags.DEFINE_string("config", "configs/synth_cello.py", "Base config f
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table2", "Folder for the variants' runs.")
 _OVERRIDE = flags.DEFINE_multi_string("override", [], "Extra KEY=VALUE config overrides.")
 
+# (run folder, the paper's row name, overrides).
 VARIANTS = (
-    ("baseline", {"khp.mean_pose_condition": False, "khp.dlt_loss": False}),
-    ("+ avg. condition", {"khp.mean_pose_condition": True, "khp.dlt_loss": False}),
-    ("+ DLT", {"khp.mean_pose_condition": False, "khp.dlt_loss": True}),
-    ("full (ours)", {"khp.mean_pose_condition": True, "khp.dlt_loss": True}),
+    ("baseline", "Baseline", {"khp.mean_pose_condition": False, "khp.dlt_loss": False}),
+    ("avg_condition", "+ avg. condition",
+     {"khp.mean_pose_condition": True, "khp.dlt_loss": False}),
+    ("dlt", "+ DLT", {"khp.mean_pose_condition": False, "khp.dlt_loss": True}),
+    ("full", "Ours (full)", {"khp.mean_pose_condition": True, "khp.dlt_loss": True}),
 )
 COLUMNS = ("kp_distance", "kp_distance_body", "kp_distance_left_hand", "kp_distance_right_hand",
            "kp_distance_mean_pose", "kp_distance_nn", "beat_align", "beat_align_real")
@@ -34,9 +36,8 @@ def main(argv):
   del argv
   extra = dict(o.split("=", 1) for o in _OVERRIDE.value)
   rows = []
-  for name, overrides in VARIANTS:
-    folder = os.path.join(_WORKDIR.value, name.strip("+ ").replace(" ", "_").replace(".", ""))
-    rows.append((name, common.run_variant(_CONFIG.value, folder,
+  for folder, name, overrides in VARIANTS:
+    rows.append((name, common.run_variant(_CONFIG.value, os.path.join(_WORKDIR.value, folder),
                                           {"stage": "khp", **overrides, **extra})))
   table = common.markdown_table(rows, COLUMNS)
   print(table)

@@ -33,3 +33,14 @@ def write_random_dataset(path, *, splits=("train", "train", "test"), seconds=2.0
                       keypoints=rng.random((t, 67, 3)).astype(np.float32),
                       waveform=(0.1 * rng.standard_normal(n)).astype(np.float32))
   return str(path)
+
+
+def debug_config(dataset_dir, **overrides):
+  """configs/debug.py on `dataset_dir`, deterministic, with top-level `overrides`."""
+  from configs import debug  # pylint: disable=g-import-not-at-top
+  config = debug.get_config()
+  config.dataset_dir = dataset_dir
+  config.deterministic = True
+  for key, value in overrides.items():
+    config[key] = value
+  return config

@@ -14,7 +14,7 @@ from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.models import coarse_video_generator
 from apvg_tf.training import cvg_task, trainer
 from configs import debug, default
-from conftest import write_random_dataset
+from conftest import debug_config, write_random_dataset
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +23,7 @@ def dataset(tmp_path_factory):
   return write_random_dataset(tmp_path_factory.mktemp("cvg_data"), seconds=11.0)
 
 
-def _config(dataset_dir, **overrides):
-  config = debug.get_config()
-  config.dataset_dir = dataset_dir
-  config.deterministic = True
-  for key, value in overrides.items():
-    config[key] = value
-  return config
+_config = debug_config
 
 
 @pytest.fixture(scope="module")

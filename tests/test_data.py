@@ -107,12 +107,19 @@ def test_make_windows_same_eagerly_and_in_graph(dataset):
   path = os.path.join(out, "shards/train/train_1.tfrecord")
   segment = data.reader.read_segments(path)[1]
   starts = tf.constant([0, 7, 32])
-  eager = data.make_windows(segment, starts, window_frames=8, manifest=manifest)
-  graph_fn = tf.function(lambda s: data.make_windows(s, starts, window_frames=8,
-                                                     manifest=manifest))
-  graph = graph_fn(dict(segment))
+
+  def windows(s):
+    cut = data.make_windows(s, starts, window_frames=8, manifest=manifest)
+    # The pipeline expands each window after the shuffle; do the same window by window.
+    expanded = [data.expand_audio({k: v[i] for k, v in cut.items()}, window_frames=8,
+                                  manifest=manifest) for i in range(3)]
+    return {k: tf.stack([e[k] for e in expanded]) for k in expanded[0]}
+
+  eager = windows(segment)
+  graph = tf.function(windows)(dict(segment))
   in_dataset = next(iter(tf.data.TFRecordDataset(path).skip(1).map(schema.parse_segment).map(
-      lambda s: data.make_windows(s, starts, window_frames=8, manifest=manifest))))
+      windows)))
+  assert eager["audio"].shape == (3, 8, 84, 87)
   for key in eager:
     np.testing.assert_array_equal(eager[key].numpy(), graph[key].numpy())
     np.testing.assert_array_equal(eager[key].numpy(), in_dataset[key].numpy())

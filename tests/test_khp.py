@@ -14,7 +14,7 @@ from apvg_tf.evaluation import metrics
 from apvg_tf.models import keypoint_predictor
 from apvg_tf.training import trainer
 from configs import debug
-from conftest import write_random_dataset
+from conftest import debug_config, write_random_dataset
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +22,7 @@ def dataset(tmp_path_factory):
   return write_random_dataset(tmp_path_factory.mktemp("khp_data"))
 
 
-def _config(dataset_dir, **overrides):
-  config = debug.get_config()
-  config.dataset_dir = dataset_dir
-  config.deterministic = True
-  for key, value in overrides.items():
-    config[key] = value
-  return config
+_config = debug_config
 
 
 def test_masked_keypoints_contribute_nothing_to_either_loss():
@@ -87,6 +81,19 @@ def test_one_training_step_on_debug_config(dataset, tmp_path):
   assert all(np.isfinite(v) for v in result["khp"].values())
   assert tf.train.latest_checkpoint(os.path.join(tmp_path, "khp", "checkpoints"))
   assert os.listdir(os.path.join(tmp_path, "khp", "train"))  # TensorBoard events.
+
+
+def test_best_validation_checkpoint_is_kept_and_used(tmp_path):
+  dataset_dir = write_random_dataset(tmp_path / "d", splits=("train", "validation", "test"))
+  config = _config(dataset_dir, num_train_steps=3)
+  trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  with open(tmp_path / "run" / "khp" / "best" / "best.json") as f:
+    best = json.load(f)
+  assert 1 <= best["step"] <= 3 and np.isfinite(best["score"])
+  _, step = trainer.restore(config, str(tmp_path / "run"), "khp")
+  assert step == best["step"]
+  config.eval.checkpoint = "latest"
+  assert trainer.restore(config, str(tmp_path / "run"), "khp")[1] == 3
 
 
 def test_restart_continues_from_checkpoint_with_same_optimizer_state(dataset, tmp_path):

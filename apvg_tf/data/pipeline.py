@@ -37,8 +37,17 @@ def normalize_cqt(cqt_columns, manifest):
   return (tf.convert_to_tensor(cqt_columns, tf.float32) - mean) * inv_std
 
 
+def _span_columns(window_frames, fps, sample_rate, hop_length, window):
+  """Most CQT columns the audio windows of `window_frames` consecutive frames can span."""
+  return int(np.ceil((window_frames - 1) * sample_rate / (fps * hop_length))) + window + 1
+
+
 def make_windows(segment, starts, *, window_frames, manifest, clip_index=0):
   """Cuts windows out of one parsed segment.
+
+  A window carries the normalised CQT columns its frames' audio windows span, not the
+  windows themselves (about 12 times smaller at 30 fps), so the shuffle buffer stays small;
+  `expand_audio` cuts the per-frame windows after shuffling.
 
   Args:
     segment: dict from `schema.parse_segment`.
@@ -48,25 +57,48 @@ def make_windows(segment, starts, *, window_frames, manifest, clip_index=0):
     clip_index: int, the clip's position in its split.
 
   Returns:
-    dict of tensors with a leading axis W: frames (encoded strings [W, T]), audio
-    [W, T, 84, 87], keypoints [W, T, 67, 3], instrument_id, clip_index, start_frame.
+    dict of tensors with a leading axis W: frames (encoded strings [W, T]), cqt_span
+    [W, S, 84], cqt_offset [W] (clip column of cqt_span[:, 0]), cqt_total_columns [W],
+    keypoints [W, T, 67, 3], instrument_id, clip_index, start_frame.
   """
+  audio_settings = manifest["audio"]
   starts = tf.cast(starts, tf.int64)
   index = starts[:, None] + tf.range(window_frames, dtype=tf.int64)[None, :]  # [W, T]
-  cqt = normalize_cqt(segment["cqt"], manifest)
-  audio = framing.frame_windows_tf(
-      cqt, manifest["fps"], tf.reshape(index + segment["frame_start"], [-1]),
-      column_offset=segment["cqt_offset"], total_columns=segment["cqt_total_columns"])
   num_windows = tf.shape(starts)[0]
+  half = audio_settings["window_columns"] // 2
+  span = _span_columns(window_frames, manifest["fps"], audio_settings["sample_rate"],
+                       audio_settings["hop_length"], audio_settings["window_columns"])
+  first = framing.window_centers_tf(starts + segment["frame_start"], manifest["fps"],
+                                    audio_settings["sample_rate"],
+                                    audio_settings["hop_length"]) - half  # [W]
+  columns = first[:, None] + tf.range(span, dtype=tf.int64)[None, :] - segment["cqt_offset"]
+  local_count = tf.shape(segment["cqt"], out_type=tf.int64)[0]
+  cqt = normalize_cqt(segment["cqt"], manifest)
+  # Columns past the segment's stored ones are never read: `expand_audio` zeroes whatever
+  # lies outside the clip, and every column inside the clip that a window needs is stored.
+  cqt_span = tf.gather(cqt, tf.clip_by_value(columns, 0, tf.maximum(local_count - 1, 0)))
   return {
       "frames": tf.gather(segment["frames"], index),
-      "audio": tf.reshape(audio, tf.concat([[num_windows, window_frames], tf.shape(audio)[1:]],
-                                           0)),
+      "cqt_span": cqt_span,
+      "cqt_offset": first,
+      "cqt_total_columns": tf.fill([num_windows], segment["cqt_total_columns"]),
       "keypoints": tf.gather(segment["keypoints"], index),
       "instrument_id": tf.fill([num_windows], instruments.instrument_id(manifest["instrument"])),
       "clip_index": tf.fill([num_windows], tf.cast(clip_index, tf.int32)),
       "start_frame": tf.cast(starts + segment["frame_start"], tf.int32),
   }
+
+
+def expand_audio(window, *, window_frames, manifest):
+  """Replaces a window's `cqt_span` by its per-frame audio windows `audio` [T, 84, 87]."""
+  window = dict(window)
+  frames = tf.cast(window["start_frame"], tf.int64) + tf.range(window_frames, dtype=tf.int64)
+  window["audio"] = framing.frame_windows_tf(
+      window.pop("cqt_span"), manifest["fps"], frames, column_offset=window.pop("cqt_offset"),
+      total_columns=window.pop("cqt_total_columns"),
+      sample_rate=manifest["audio"]["sample_rate"], hop_length=manifest["audio"]["hop_length"],
+      window=manifest["audio"]["window_columns"])
+  return window
 
 
 def decode_frames(encoded, resolution=None):
@@ -156,8 +188,11 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
       starts = tf.range(phase, last + 1, stride)
       windows = make_windows(segment, starts, window_frames=window_frames, manifest=manifest,
                              clip_index=clip_index)
-      for name in ALL_FIELDS:
+      for name in ("frames", "keypoints"):
         if name not in fields:
+          windows.pop(name)
+      if "audio" not in fields:
+        for name in ("cqt_span", "cqt_offset", "cqt_total_columns"):
           windows.pop(name)
       return tf.data.Dataset.from_tensor_slices(windows)
 
@@ -169,9 +204,15 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
     ds = ds.shard(*shard_windows)
   if shuffle:
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-  if "frames" in fields:
-    ds = ds.map(lambda w: {**w, "frames": decode_frames(w["frames"], resolution)},
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
+
+  def finish(window):
+    if "audio" in fields:
+      window = expand_audio(window, window_frames=window_frames, manifest=manifest)
+    if "frames" in fields:
+      window = {**window, "frames": decode_frames(window["frames"], resolution)}
+    return window
+
+  ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None)
   ds = ds.batch(per_pipeline_batch, drop_remainder=drop_remainder)
   options = tf.data.Options()
   options.deterministic = bool(deterministic)

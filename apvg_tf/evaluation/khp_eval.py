@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from apvg_tf import audio, data
+from apvg_tf import audio, data, skeleton
 from apvg_tf.evaluation import metrics
 from apvg_tf.errors import InputError
 
@@ -53,6 +53,27 @@ def _train_reference(dataset_dir, manifest, max_frames=20000):
   return windows[::stride].reshape(-1, windows[0].size), keypoints[::stride]
 
 
+def skeleton_frames(real, pred, frames=None, size=256):
+  """Side-by-side frames: real skeleton (left) and predicted skeleton (right).
+
+  Args:
+    real: float [T, 67, 3] ground-truth keypoints.
+    pred: float [T, 67, 2] predicted keypoints.
+    frames: optional uint8 [T, R, R, 3] video to draw on (default: a dark background).
+    size: side of each half, in pixels.
+
+  Yields:
+    uint8 [size, 2 * size, 3] frames.
+  """
+  import cv2  # pylint: disable=g-import-not-at-top
+  blank = np.full((size, size, 3), 24, np.uint8)
+  for t in range(len(real)):
+    base = blank if frames is None else cv2.resize(frames[t], (size, size),
+                                                   interpolation=cv2.INTER_AREA)
+    yield np.concatenate([skeleton.draw_skeleton(base, real[t], thickness=2, radius=2),
+                          skeleton.draw_skeleton(base, pred[t], thickness=2, radius=2)], 1)
+
+
 def evaluate_khp(model, config, split, out_dir=None):
   """Computes the KHP metrics of `model` on a split.
 
@@ -60,7 +81,9 @@ def evaluate_khp(model, config, split, out_dir=None):
     model: a trained KeypointPredictor.
     config: the run's config (dataset_dir, eval.chunk_frames, eval.max_clips).
     split: the split to evaluate.
-    out_dir: if set, predictions.npz and the Fig. 4 PCA plot are written there.
+    out_dir: if set, predictions.npz and the Fig. 4 PCA plot are written there, and with
+      `config.eval.video` also `skeletons.mp4`: real | predicted skeletons over the first
+      clip's frames, with its music.
 
   Returns:
     dict of metrics (DESIGN.md names): kp_distance (and per part), kp_distance_mean_pose,
@@ -95,6 +118,15 @@ def evaluate_khp(model, config, split, out_dir=None):
     beat["pred"].append(metrics.beat_align_score(
         metrics.motion_beats(candidates["pred"], fps) / fps, onsets))
     beat["real"].append(metrics.beat_align_score(metrics.motion_beats(real, fps) / fps, onsets))
+    if config.eval.video and out_dir and not saved:
+      from apvg_tf import video_io  # pylint: disable=g-import-not-at-top
+      os.makedirs(out_dir, exist_ok=True)
+      frames_of_clip = next(c["frames"] for c in data.read_clips(config.dataset_dir, split)
+                            if c["clip_id"] == clip["clip_id"])
+      video_io.write_video(os.path.join(out_dir, "skeletons.mp4"),
+                           skeleton_frames(real, candidates["pred"], frames_of_clip),
+                           clip["fps"], audio=clip["waveform"],
+                           sample_rate=manifest["audio"]["sample_rate"])
     saved[clip["clip_id"]] = (candidates["pred"], real)
     frames += len(real)
     clips += 1

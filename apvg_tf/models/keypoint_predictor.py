@@ -4,6 +4,9 @@ Per video frame t:
   motion feature     m_t = MotionEncoder(A_t)              1D CNN over the 84 x 87 window
   instrument feature p   = Dense(mean training pose)        the same for every frame
   h_t = LSTM([m_t, p], h_{t-1});   K_t = mean_pose + Dense(h_t)    ([67, 2] coordinates)
+Dropout (training only) on m_t and h_t regularises: the motion of a performer is only partly
+determined by the sound (which way the bow goes), and without it the model memorises the
+training pieces' bowing instead of predicting its conditional mean.
 With `mean_pose_condition=False` (the paper's baseline) p is absent and K_t = Dense(h_t).
 The LSTM state can be passed in and returned, so long music streams chunk by chunk.
 """
@@ -50,8 +53,8 @@ class KeypointPredictor(tf.keras.Model):
   """Audio windows to keypoints: [B, T, 84, 87] -> [B, T, 67, 2] in [0, 1] coordinates."""
 
   def __init__(self, *, mean_pose=None, mean_pose_condition=True, encoder_channels=(64, 128, 128),
-               audio_embedding=256, pose_embedding=128, lstm_units=256,
-               num_keypoints=skeleton.NUM_KEYPOINTS, **kwargs):
+               audio_embedding=256, pose_embedding=128, lstm_units=256, dropout=0.0,
+               input_noise=0.0, num_keypoints=skeleton.NUM_KEYPOINTS, **kwargs):
     """Builds the predictor.
 
     Args:
@@ -63,6 +66,9 @@ class KeypointPredictor(tf.keras.Model):
       audio_embedding: size of the motion feature.
       pose_embedding: size of the instrument feature.
       lstm_units: LSTM state size.
+      dropout: dropout rate on the motion feature and the LSTM output during training.
+      input_noise: std of Gaussian noise added to the (normalised) audio windows during
+        training, so the model cannot recognise a training piece by its exact spectrum.
       num_keypoints: P.
     """
     super().__init__(**kwargs)
@@ -71,6 +77,8 @@ class KeypointPredictor(tf.keras.Model):
     self.encoder_channels = tuple(encoder_channels)
     self.audio_embedding, self.pose_embedding = int(audio_embedding), int(pose_embedding)
     self.lstm_units = int(lstm_units)
+    self.dropout_rate = float(dropout)
+    self.input_noise = float(input_noise)
     init = np.full((self.num_keypoints, 2), 0.5, np.float32) if mean_pose is None else \
         np.asarray(mean_pose, np.float32)[:, :2]
     self.mean_pose = self.add_weight(
@@ -80,6 +88,9 @@ class KeypointPredictor(tf.keras.Model):
                                         embedding=self.audio_embedding, name="motion_encoder")
     self.pose_dense = tf.keras.layers.Dense(self.pose_embedding, activation="relu",
                                             kernel_initializer=KAIMING, name="pose_dense")
+    self.noise = tf.keras.layers.GaussianNoise(self.input_noise, name="input_noise")
+    self.feature_dropout = tf.keras.layers.Dropout(self.dropout_rate, name="feature_dropout")
+    self.hidden_dropout = tf.keras.layers.Dropout(self.dropout_rate, name="hidden_dropout")
     self.lstm = tf.keras.layers.LSTM(self.lstm_units, return_sequences=True, return_state=True,
                                      name="lstm")
     # The head starts at zero offsets: the first prediction is the mean pose (or the origin
@@ -98,22 +109,24 @@ class KeypointPredictor(tf.keras.Model):
       audio: float [B, T, 84, 87] normalised audio windows.
       initial_state: optional [h, c] from a previous chunk (default zeros).
       return_state: also return the final [h, c].
-      training: unused (no dropout or batch norm), kept for the Keras signature.
+      training: apply dropout.
 
     Returns:
       float [B, T, P, 2] keypoints; with `return_state`, (keypoints, [h, c]).
     """
-    del training
     shape = tf.shape(audio)
     batch, steps = shape[0], shape[1]
+    audio = self.noise(audio, training=training)
     features = self.motion_encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
     features = tf.reshape(features, [batch, steps, self.audio_embedding])
+    features = self.feature_dropout(features, training=training)
     if self.mean_pose_condition:
       pose = self.pose_dense(tf.reshape(self.mean_pose, [1, -1]))  # [1, E]
       features = tf.concat([features, tf.tile(pose[:, None], [batch, steps, 1])], -1)
     if initial_state is None:
       initial_state = self.zero_state(batch)
     hidden, h, c = self.lstm(features, initial_state=list(initial_state))
+    hidden = self.hidden_dropout(hidden, training=training)
     offsets = tf.reshape(self.head(hidden), [batch, steps, self.num_keypoints, 2])
     keypoints = offsets + self.mean_pose if self.mean_pose_condition else offsets
     return (keypoints, [h, c]) if return_state else keypoints
@@ -123,7 +136,7 @@ class KeypointPredictor(tf.keras.Model):
             "mean_pose_condition": self.mean_pose_condition,
             "encoder_channels": self.encoder_channels, "audio_embedding": self.audio_embedding,
             "pose_embedding": self.pose_embedding, "lstm_units": self.lstm_units,
-            "num_keypoints": self.num_keypoints, "name": self.name}
+            "dropout": self.dropout_rate, "input_noise": self.input_noise, "num_keypoints": self.num_keypoints, "name": self.name}
 
 
 def keypoint_predictor_from_config(khp_config, mean_pose):
@@ -133,4 +146,5 @@ def keypoint_predictor_from_config(khp_config, mean_pose):
                            encoder_channels=khp_config.encoder_channels,
                            audio_embedding=khp_config.audio_embedding,
                            pose_embedding=khp_config.pose_embedding,
-                           lstm_units=khp_config.lstm_units, name="keypoint_predictor")
+                           lstm_units=khp_config.lstm_units, dropout=khp_config.dropout,
+                           input_noise=khp_config.input_noise, name="keypoint_predictor")

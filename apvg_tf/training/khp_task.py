@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from apvg_tf import losses, skeleton
+from apvg_tf import data, losses, skeleton
+from apvg_tf.evaluation import khp_eval, metrics
 from apvg_tf.models import keypoint_predictor
 
 
@@ -16,7 +17,9 @@ class KHPTask:
   def __init__(self, config, manifest):
     self.config = config
     self.khp = config.khp
+    self.manifest = manifest
     self.mean_pose = np.asarray(manifest["mean_pose"], np.float32)
+    self._validation = None
 
   def build(self, optimizer):
     """Creates the model (inside the strategy scope) and returns what to checkpoint."""
@@ -69,3 +72,21 @@ class KHPTask:
     rows = [np.concatenate([skeleton.draw_skeleton(blank, real[t]),
                             skeleton.draw_skeleton(blank, pred[t])], 1) for t in steps]
     return np.concatenate(rows, 0)[None]
+
+  def validation_score(self):
+    """kp_distance on the validation split (lower is better), or None without one.
+
+    The trainer keeps the checkpoint with the best score: the KP's motion is only partly
+    determined by the sound, and on a small dataset it starts to replay the training
+    pieces' bowing long before its training loss stops falling.
+    """
+    if not self.manifest["splits"].get("validation"):
+      return None
+    if self._validation is None:
+      self._validation = [(khp_eval.clip_windows(c, self.manifest), c["keypoints"])
+                          for c in data.read_clips(self.config.dataset_dir, "validation",
+                                                   with_frames=False)]
+    pooled = [metrics.keypoint_distance(
+        khp_eval.predict_clip(self.model, windows, self.config.eval.chunk_frames), real)
+              for windows, real in self._validation]
+    return sum(p[0] for p in pooled) / max(sum(p[1] for p in pooled), 1)

@@ -3,12 +3,16 @@
 Layout of a work directory:
   <workdir>/config.json                the config of the last run
   <workdir>/<stage>/checkpoints/       tf.train.CheckpointManager (model, optimizer, step)
+  <workdir>/<stage>/best/              the checkpoint with the best validation score so far,
+                                       and best.json ({"step", "score"}); evaluation and
+                                       export use it when `config.eval.checkpoint == "best"`
   <workdir>/<stage>/train/             TensorBoard events (losses, learning rate, steps/s,
                                        images)
 A run resumes from the newest checkpoint of its stage; a stage whose checkpoint has reached
 `num_train_steps` is done and is skipped.
 """
 
+import json
 import os
 import time
 
@@ -16,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import data, strategy as strategy_lib
+from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
 from apvg_tf.training import cvg_task, khp_task
 
@@ -84,8 +89,10 @@ def restore(config, workdir, stage, strategy=None):
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     items = task.build(tf.keras.optimizers.Adam(learning_rate_schedule(config)))
     checkpoint = tf.train.Checkpoint(step=step, **items)
-  directory = os.path.join(stage_dir(workdir, stage), "checkpoints")
-  latest = tf.train.latest_checkpoint(directory)
+  latest = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "checkpoints"))
+  best = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "best"))
+  if config.eval.checkpoint == "best" and best is not None:
+    latest = best
   if latest is None:
     raise InputError(f"{workdir!r} has no {stage} checkpoint; train it first: python train.py "
                      f"--config=... --workdir={workdir} --config.stage={stage}")
@@ -127,6 +134,8 @@ def train_stage(config, workdir, stage):
     checkpoint = tf.train.Checkpoint(step=step, **items)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(directory, "checkpoints"),
                                          max_to_keep=config.max_checkpoints)
+    best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(directory, "best"),
+                                              max_to_keep=1)
     status = checkpoint.restore(manager.latest_checkpoint)
   if manager.latest_checkpoint:
     status.assert_existing_objects_matched()
@@ -154,6 +163,12 @@ def train_stage(config, workdir, stage):
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
             for k, v in losses.items()}
 
+  best_path = os.path.join(directory, "best", "best.json")
+  best_score = float("inf")
+  if os.path.exists(best_path):
+    with open(best_path) as f:
+      best_score = json.load(f)["score"]
+  validate = getattr(task, "validation_score", None) if config.eval_every_steps else None
   writer = tf.summary.create_file_writer(os.path.join(directory, "train"))
   progress = tf.keras.utils.Progbar(config.num_train_steps, stateful_metrics=["lr"])
   progress.update(start)
@@ -184,5 +199,15 @@ def train_stage(config, workdir, stage):
         tf.summary.image("real_vs_predicted", task.summary_images(local))
     if current % config.checkpoint_every_steps == 0 or current == config.num_train_steps:
       manager.save(checkpoint_number=current)
+    if validate and (current % config.eval_every_steps == 0 or
+                     current == config.num_train_steps):
+      score = validate()
+      if score is not None:
+        with writer.as_default(step=current):
+          tf.summary.scalar("validation/score", score)
+        if score < best_score:
+          best_score = score
+          best_manager.save(checkpoint_number=current)
+          manifest_lib.write_json_atomic(best_path, {"step": current, "score": score})
   writer.flush()
   return logged
