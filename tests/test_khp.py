@@ -119,6 +119,7 @@ def test_restart_continues_from_checkpoint_with_same_optimizer_state(dataset, tm
 def test_evaluate_writes_metrics_json(dataset, tmp_path):
   config = _config(dataset, num_train_steps=1)
   trainer.train_and_evaluate(config, str(tmp_path))
+  config.eval.video = True
   result = evaluate_lib.evaluate(config, str(tmp_path))
   with open(os.path.join(tmp_path, "metrics.json")) as f:
     assert json.load(f) == result
@@ -127,6 +128,7 @@ def test_evaluate_writes_metrics_json(dataset, tmp_path):
     assert key in result
   assert result["frames"] == 60 and result["clips"] == 1
   assert os.path.exists(os.path.join(tmp_path, "khp", "eval_test", "pca_fig4.png"))
+  assert os.path.getsize(os.path.join(tmp_path, "khp", "eval_test", "skeletons.mp4")) > 1000
 
 
 def test_evaluation_without_test_clips_is_an_input_error(tmp_path):

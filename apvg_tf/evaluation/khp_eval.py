@@ -153,18 +153,26 @@ def evaluate_khp(model, config, split, out_dir=None):
 
 
 def plot_pca(pred, real, path, title=""):
-  """The paper's Fig. 4: 1-D PCA of predicted and real keypoints over time, as a PNG."""
+  """The paper's Fig. 4 as a PNG: 1-D PCA of predicted and real keypoints over time.
+
+  One panel for all keypoints (as in the paper) and one per part, since on an instrument the
+  parts differ in how much the sound determines them (the bow's direction far less than
+  the left hand's place on the neck).
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  p, r = metrics.pca_1d(pred, real)
-  fig, ax = plt.subplots(figsize=(10, 3))
-  ax.plot(r, color="tab:green", label="ground truth", linewidth=1)
-  ax.plot(p, color="tab:red", label="predicted", linewidth=1)
-  ax.set_xlabel("frame")
-  ax.set_ylabel("1-D PCA of keypoints")
-  ax.set_title(title)
-  ax.legend(loc="upper right")
+  panels = [("all keypoints", slice(None))] + [(name.replace("_", " "), skeleton.PARTS[name])
+                                               for name in PARTS]
+  fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.2 * len(panels)), sharex=True)
+  for ax, (name, part) in zip(axes, panels):
+    p, r = metrics.pca_1d(pred[:, part], real[:, part])
+    ax.plot(r, color="tab:green", label="ground truth", linewidth=1)
+    ax.plot(p, color="tab:red", label="predicted", linewidth=1)
+    ax.set_ylabel(f"PCA-1: {name}")
+  axes[0].set_title(title)
+  axes[0].legend(loc="upper right")
+  axes[-1].set_xlabel("frame")
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  fig.savefig(path, dpi=90)
   plt.close(fig)
