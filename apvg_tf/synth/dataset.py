@@ -145,8 +145,10 @@ def build_synth_dataset(out_dir, *, instrument, minutes=10.0, resolution=128, fp
   }
   if workers is None:
     workers = 2 if (os.cpu_count() or 1) >= 2 else 0
-  # Fork before the writer runs any TensorFlow op; workers only use NumPy and OpenCV.
-  pool = (multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+  # Spawn, not fork: a process that has already run TensorFlow (a test session, a notebook)
+  # holds thread pools whose locks a forked child inherits in whatever state they were,
+  # and the child can deadlock on its first import or allocation.
+  pool = (multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
           if workers > 1 else None)
   total_frames = 0
   bar = tqdm.tqdm(total=sum(lengths), unit="frame", disable=not progress,
