@@ -13,9 +13,9 @@ PARTS = ("body", "left_hand", "right_hand")
 
 def clip_windows(clip, manifest):
   """Normalised audio windows of every frame of a clip: float32 [T, 84, 87]."""
-  mean = np.asarray(manifest["cqt_mean"], np.float32)[:, None]
-  std = np.asarray(manifest["cqt_std"], np.float32)[:, None]
-  return audio.frame_windows((clip["cqt"] - mean) / std, clip["fps"], len(clip["keypoints"]))
+  # The pipeline's normaliser, so evaluation sees bit-for-bit the features training saw.
+  normalized = data.normalize_cqt(clip["cqt"].T, manifest).numpy().T
+  return audio.frame_windows(normalized, clip["fps"], len(clip["keypoints"]))
 
 
 def predict_clip(model, windows, chunk_frames):
