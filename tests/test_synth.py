@@ -19,7 +19,7 @@ import pretty_midi
 import pytest
 
 from apvg_tf import skeleton
-from apvg_tf.audio import framing
+from apvg_tf.audio import framing, params
 from apvg_tf.errors import InputError
 from apvg_tf.synth import music, performer, render, sound
 from apvg_tf.synth.dataset import build_synth_dataset
@@ -134,14 +134,46 @@ def test_bones_keep_their_length_and_the_body_stays_in_frame(instrument):
 def test_cello_bowing_follows_the_conventions():
   piece = music.generate_pieces("cello", 1.0, seed=2)[0]
   notes = piece.notes
-  for first, _, direction in performer._bow_strokes(notes):  # pylint: disable=protected-access
+  lo, hi = music.BOW_RANGE
+  plan = music.bowing(notes)
+  assert [(p["first"], p["last"], p["direction"]) for p in plan] == music.bow_strokes(notes)
+  set_at_frog = 0
+  for stroke in plan:
+    first = stroke["first"]
     if music.after_rest(notes, first) or notes[first].downbeat:
-      assert direction == 1  # Down-bow after rests and on the first beat of a bar.
-  for plan in performer._plan_bow(notes):  # pylint: disable=protected-access
-    assert 0.0 <= plan["to"] <= 1.0
+      assert stroke["direction"] == 1  # Down-bow after rests and on the first beat of a bar.
+    assert lo - 1e-9 <= min(stroke["from"], stroke["to"]) <= max(stroke["from"], stroke["to"]) \
+        <= hi + 1e-9
+    assert np.sign(stroke["to"] - stroke["from"]) in (0, stroke["direction"])
+    if first and notes[first].start - notes[first - 1].end >= 0.4:
+      set_at_frog += 1
+      assert stroke["from"] == pytest.approx(lo)  # A long rest gives time to set the bow.
+  assert set_at_frog >= 1
   perf = performer.perform(piece, "cello", FPS, int(piece.duration * FPS), seed=0)
   kinds = set(perf.event_kinds)
   assert "bow_change" in kinds and kinds & {"shift", "finger", "string"}
+
+
+@pytest.mark.parametrize("backend", ["harmonic", "fluidsynth"])
+def test_cello_sound_follows_the_bow(backend):
+  """A down-bow fades and an up-bow swells: the level follows the bow, louder at the frog."""
+  if backend == "fluidsynth" and not sound.fluidsynth_available():
+    pytest.skip("fluidsynth or the GM soundfont is not installed")
+  # Two long notes, a down-bow then (alternating) an up-bow, each using most of the bow.
+  notes = (music.Note(0.6, 2.6, 50, 90), music.Note(2.6, 4.6, 50, 90))
+  piece = music.Piece("bow_test", notes, 5.4, np.arange(0.6, 5.4, 0.5), np.array([0.6]), (),
+                      "test")
+  spans = music.note_bow_positions(notes)
+  assert spans[0, 1] > spans[0, 0] + 0.3 and spans[1, 1] < spans[1, 0] - 0.3
+  wave = sound.render_audio(piece, "cello", backend, seed=0)
+  sr = params.SAMPLE_RATE
+
+  def level(t0, t1):
+    return float(np.sqrt(np.mean(wave[int(t0 * sr):int(t1 * sr)].astype(np.float64) ** 2)))
+
+  # Late in each note (after the attack's accent has settled), compare its early and late parts.
+  assert level(2.1, 2.5) < 0.9 * level(1.0, 1.4)  # Down-bow: toward the tip, softer.
+  assert level(4.1, 4.5) > 1.1 * level(3.0, 3.4)  # Up-bow: toward the frog, louder.
 
 
 def test_trombone_slide_follows_pitch():

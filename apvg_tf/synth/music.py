@@ -6,8 +6,9 @@ from a seeded generator (scales, arpeggios, melodic walks, repeated notes, long 
 rests, dynamics from pp to ff, tempo changes) or from MIDI files (`read_midi_pieces`).
 
 Everything that sound and motion must agree on lives here: the instrument's range and
-General MIDI program, the notes with their slurs, and the vibrato schedule (`vibrato`), so
-that the left hand of the cellist shakes at the rate the audio wavers.
+General MIDI program, the notes with their slurs, the vibrato schedule (`vibrato`), so that
+the left hand of the cellist shakes at the rate the audio wavers, and the bowing
+(`bowing`), so that the sound's level follows the bow as it does on a real string.
 """
 
 import dataclasses
@@ -118,6 +119,101 @@ def vibrato(note):
     return 0.0, 0.0, 0.0
   loud = note.velocity / 127.0
   return 5.2 + 0.8 * loud, 0.12 + 0.12 * loud, 0.18
+
+
+# --------------------------------------------------------------------------- bowing
+
+MAX_BOW_SPEED = 2.5  # Bow lengths per second that a lifted bow travels, averaged over a retake.
+# How much louder the string sounds at the frog than at the tip: the arm's weight bears on
+# the string through a lever that shortens toward the frog, so a down-bow fades and an up-bow
+# swells unless the player compensates (never fully). Level factor 1 + BOW_WEIGHT * (0.5 -
+# position): +-20 %, about 3.5 dB from frog to tip.
+BOW_WEIGHT = 0.4
+BOW_RANGE = (0.05, 0.93)  # The part of the bow (0 frog .. 1 tip) a cellist plays with.
+
+
+def bow_strokes(notes):
+  """Bow strokes: (first note index, last note index, direction +1 down / -1 up).
+
+  A stroke is a note and the notes slurred to it. Down-bow after a rest and on the first
+  beat of a bar, otherwise the opposite of the previous stroke.
+  """
+  strokes, direction = [], -1
+  k = 0
+  while k < len(notes):
+    last = k
+    while last + 1 < len(notes) and notes[last + 1].slur:
+      last += 1
+    direction = 1 if (after_rest(notes, k) or notes[k].downbeat) else -direction
+    strokes.append((k, last, direction))
+    k = last + 1
+  return strokes
+
+
+def bowing(notes, lo=BOW_RANGE[0], hi=BOW_RANGE[1]):
+  """The cellist's bowing: per stroke its times, where it starts and ends, and any retake.
+
+  The amount of bow grows with loudness and duration. After a rest the bow is set at the
+  frog for the down-bow, as far as the rest gives the lifted bow time to travel. When the
+  bow has too little left in a stroke's direction, it is lifted and set back first: during
+  the rest before the stroke, or in the last moments of the previous stroke, which then
+  ends early. The right arm (performer) and the sound (its level follows the bow's position,
+  `BOW_WEIGHT`) both read this.
+
+  Returns:
+    list of dicts per stroke: first, last (note indices), start, end (s), from, to (bow
+    position 0..1 at start and end), direction (+1 down, -1 up), volume (0..1), retake
+    ((t0, t1, position) or None).
+  """
+  plan = []
+  p = 0.25
+  for first, last, direction in bow_strokes(notes):
+    start = notes[first].start
+    following = notes[last + 1].start if last + 1 < len(notes) else None
+    rest_after = following is None or following - notes[last].end >= 0.25
+    end = notes[last].end + 0.05 if rest_after else following
+    volume = float(np.mean([notes[i].velocity for i in range(first, last + 1)])) / 127.0
+    wanted = float(np.clip((end - start) * (0.35 + 1.0 * volume ** 1.2), 0.12, hi - lo))
+    room = (hi - p) if direction > 0 else (p - lo)
+    gap = start - notes[first - 1].end if first else start
+    retake = None
+    if first and after_rest(notes, first) and p > lo:
+      # Set the bow at the frog during the rest (a lifted bow moves at most MAX_BOW_SPEED).
+      back = min(0.4, gap)
+      retake = (start - back, start, max(lo, p - MAX_BOW_SPEED * back))
+    elif room < min(wanted, 0.3):
+      back = min(0.35, gap) if gap >= 0.12 else min(0.16, 0.35 * notes[first - 1].duration)
+      # A short retake sets the bow back only partly.
+      if direction > 0:
+        target = max(lo, hi - wanted, p - MAX_BOW_SPEED * back)
+      else:
+        target = min(hi, lo + wanted, p + MAX_BOW_SPEED * back)
+      retake = (start - back, start, target)
+    if retake is not None:
+      if plan:
+        plan[-1]["end"] = min(plan[-1]["end"], retake[0])
+      p = retake[2]
+      room = (hi - p) if direction > 0 else (p - lo)
+    amount = min(wanted, room)
+    plan.append(dict(first=first, last=last, start=start, end=end, direction=direction,
+                     volume=volume, retake=retake, **{"from": p, "to": p + direction * amount}))
+    p = p + direction * amount
+  return plan
+
+
+def note_bow_positions(notes):
+  """Bow position (0 frog .. 1 tip) at each note's start and end: float64 [N, 2].
+
+  The bow moves evenly through its stroke, so a note's span is its share of the stroke.
+  """
+  out = np.zeros((len(notes), 2), np.float64)
+  for stroke in bowing(notes):
+    length = max(stroke["end"] - stroke["start"], 1e-6)
+    for i in range(stroke["first"], stroke["last"] + 1):
+      for j, t in enumerate((notes[i].start, min(notes[i].end, stroke["end"]))):
+        frac = np.clip((t - stroke["start"]) / length, 0.0, 1.0)
+        out[i, j] = stroke["from"] + frac * (stroke["to"] - stroke["from"])
+  return out
 
 
 # --------------------------------------------------------------------------- generated pieces

@@ -9,9 +9,11 @@ What the notes cause (each note's motion event is reported in `Performance.event
 
 - Cello (seated, seen from the front, cello between the knees). Notes are grouped into bow
   strokes: a stroke starts at every note that is not slurred. Direction follows the players'
-  rules: down-bow on the first beat of a bar and after a rest, alternating otherwise; when the
-  rule asks for two strokes in the same direction the bow is retaken (lifted back) at the end
-  of the previous one. The amount of bow follows loudness and note length, within the bow.
+  rules (`music.bowing`): down-bow on the first beat of a bar and after a rest, alternating
+  otherwise; during a rest the bow is set back at the frog; when the bow runs out, or the
+  rule asks for two strokes in the same direction, it is retaken (lifted back) at the end of
+  the previous one. The amount of bow follows loudness and note length, within the bow, and
+  the sound's level follows the bow's position (louder at the frog).
   The bow turns exactly at the onset of a stroke's first note ("bow_change"). Inside a slur
   the left hand causes the event: a shift of position ("shift", the hand glides and arrives
   at the onset), a new finger pressing ("finger") or a new string ("string", the bow arm
@@ -460,24 +462,6 @@ def _semitone_along(k):
   return CELLO.nut - CELLO.string_length * (1.0 - 2.0 ** (-np.asarray(k, np.float64) / 12.0))
 
 
-def _bow_strokes(notes):
-  """Bow strokes: (first note index, last note index, direction +1 down / -1 up).
-
-  A stroke is a note and the notes slurred to it. Down-bow after a rest and on the first
-  beat of a bar, otherwise the opposite of the previous stroke.
-  """
-  strokes, direction = [], -1
-  k = 0
-  while k < len(notes):
-    last = k
-    while last + 1 < len(notes) and notes[last + 1].slur:
-      last += 1
-    direction = 1 if (music.after_rest(notes, k) or notes[k].downbeat) else -direction
-    strokes.append((k, last, direction))
-    k = last + 1
-  return strokes
-
-
 def _perform_cello(piece, times, rng):
   notes = piece.notes
   g = CELLO
@@ -490,7 +474,7 @@ def _perform_cello(piece, times, rng):
   bow = Track(0.25)
   string_track = Track(float(fingering[0][0]) if notes else 2.0)
   sounding = Track(0.045)  # Distance of the contact point above the bridge.
-  for stroke in _plan_bow(notes):
+  for stroke in music.bowing(notes):
     if stroke["retake"] is not None:
       r0, r1, target = stroke["retake"]
       bow.move(r0, r1, target, ramp=0.3)
@@ -577,55 +561,6 @@ def _perform_cello(piece, times, rng):
            "contact": contact.astype(np.float32),
            "string": string_pos.astype(np.float32)}
   return _finish(kp, props, np.array([n.start for n in notes]), kinds, "cello")
-
-
-MAX_BOW_SPEED = 2.5  # Bow lengths per second, averaged over a retake.
-
-
-def _plan_bow(notes, lo=0.05, hi=0.93):
-  """Plans the bow: per stroke its times, where it starts and ends, and any retake before it.
-
-  The amount of bow grows with loudness and duration. When the bow has too little left in
-  the stroke's direction, it is lifted and set back first: during the rest before the
-  stroke, or in the last moments of the previous stroke, which then ends early.
-
-  Returns:
-    list of dicts: start, end (s), from, to (bow position 0..1), volume (0..1), retake
-    ((t0, t1, position) or None).
-  """
-  plan = []
-  p = 0.25
-  strokes = _bow_strokes(notes)
-  for first, last, direction in strokes:
-    start = notes[first].start
-    following = notes[last + 1].start if last + 1 < len(notes) else None
-    rest_after = following is None or following - notes[last].end >= 0.25
-    end = notes[last].end + 0.05 if rest_after else following
-    volume = float(np.mean([notes[i].velocity for i in range(first, last + 1)])) / 127.0
-    wanted = float(np.clip((end - start) * (0.35 + 1.0 * volume ** 1.2), 0.12, hi - lo))
-    room = (hi - p) if direction > 0 else (p - lo)
-    retake = None
-    if room < min(wanted, 0.3):
-      gap = start - notes[first - 1].end if first else start
-      if gap >= 0.12:
-        back = min(0.35, gap)
-      else:
-        back = min(0.16, 0.35 * notes[first - 1].duration)
-      # A lifted bow moves at most MAX_BOW_SPEED; a short retake sets it back only partly.
-      if direction > 0:
-        target = max(lo, hi - wanted, p - MAX_BOW_SPEED * back)
-      else:
-        target = min(hi, lo + wanted, p + MAX_BOW_SPEED * back)
-      retake = (start - back, start, target)
-      if plan:
-        plan[-1]["end"] = min(plan[-1]["end"], start - back)
-      p = target
-      room = (hi - p) if direction > 0 else (p - lo)
-    amount = min(wanted, room)
-    plan.append(dict(start=start, end=end, to=p + direction * amount, volume=volume,
-                     retake=retake, direction=direction))
-    p = p + direction * amount
-  return plan
 
 
 # --------------------------------------------------------------------------- trombone

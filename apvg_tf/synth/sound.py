@@ -174,7 +174,8 @@ def _render_fluidsynth(piece, instrument, sample_rate):
   rendered = rendered.mean(axis=1)
   out = np.zeros(int(round(piece.duration * sample_rate)) + sample_rate, np.float64)
   width = int(0.03 * sample_rate)
-  for note, source_start in zip(piece.notes, starts):
+  bows = _bow_positions(piece, instrument)
+  for note, source_start, bow in zip(piece.notes, starts, bows):
     length = int(round((note.duration + _RELEASE) * sample_rate))
     first = int(round(source_start * sample_rate))
     segment = rendered[first:first + length + _MAX_LEAD]
@@ -184,7 +185,7 @@ def _render_fluidsynth(piece, instrument, sample_rate):
     lead = min(int(np.argmax(quick > 0.1 * quick.max())), _MAX_LEAD)
     segment = segment[lead:lead + length]
     level = np.maximum(_smoothed_rms(segment, width), 1e-5)
-    envelope = _note_envelope(note, instrument, length, sample_rate)
+    envelope = _note_envelope(note, instrument, length, sample_rate, bow)
     gain = np.minimum(envelope / level, 30.0)
     begin = int(round(note.start * sample_rate))
     out[begin:begin + length] += (segment * gain)[:len(out) - begin]
@@ -209,11 +210,29 @@ def _harmonic_amplitudes(instrument, f0, loud, sample_rate):
   return k, amp / np.sqrt(np.sum(amp ** 2))
 
 
-def _note_envelope(note, instrument, length, sample_rate):
+def _bow_positions(piece, instrument):
+  """Per note (bow position at start, at end) for a bowed instrument, else None per note."""
+  if instrument != "cello":
+    return [None] * len(piece.notes)
+  return [tuple(span) for span in music.note_bow_positions(piece.notes)]
+
+
+def _note_envelope(note, instrument, length, sample_rate, bow=None):
   """RMS level over time of one note, `length` samples from its onset (release included).
 
   A quick attack (bow bite or tongue), an accent that settles, a sustain set by the
-  velocity, and a release after the note's end. Slurred notes start softer.
+  velocity, and a release after the note's end. Slurred notes start softer. A bowed note's
+  level also follows the bow: louder toward the frog (`music.BOW_WEIGHT`).
+
+  Args:
+    note: the music.Note.
+    instrument: instrument name.
+    length: samples, release included.
+    sample_rate: Hz.
+    bow: (position at the note's start, at its end), 0 frog .. 1 tip, or None (not bowed).
+
+  Returns:
+    float64 [length].
   """
   t = np.arange(length) / sample_rate
   loud = note.velocity / 127.0
@@ -221,6 +240,9 @@ def _note_envelope(note, instrument, length, sample_rate):
   env = np.minimum(t / attack, 1.0) ** 2
   env *= 0.75 + 0.25 * np.exp(-np.maximum(t - attack, 0) / 0.12)
   env *= np.clip((note.duration + _RELEASE - t) / _RELEASE, 0, 1)
+  if bow is not None:
+    position = bow[0] + (bow[1] - bow[0]) * np.clip(t / max(note.duration, 1e-6), 0, 1)
+    env *= 1.0 + music.BOW_WEIGHT * (0.5 - position)
   return 0.25 * loud ** 1.5 * env
 
 
@@ -230,7 +252,7 @@ def _render_harmonic(piece, instrument, seed, sample_rate):
   rng = np.random.default_rng([int(seed)] + list(piece.piece_id.encode()) + [3])
   num_samples = int(round(piece.duration * sample_rate))
   out = np.zeros(num_samples + sample_rate, np.float64)
-  for note in piece.notes:
+  for note, bow in zip(piece.notes, _bow_positions(piece, instrument)):
     loud = note.velocity / 127.0
     start = int(round(note.start * sample_rate))
     length = int(round((note.duration + _RELEASE) * sample_rate))
@@ -251,6 +273,6 @@ def _render_harmonic(piece, instrument, seed, sample_rate):
     noise = np.diff(np.concatenate([[0.0], rng.standard_normal(length)]))
     noise_env = (0.08 * np.exp(-t / 0.05) + 0.015) * (1.0 if instrument == "cello" else 0.6)
     # The tone has unit RMS (amplitudes are normalised, sines have RMS 1/sqrt(2)).
-    envelope = _note_envelope(note, instrument, length, sample_rate) * np.sqrt(2.0)
+    envelope = _note_envelope(note, instrument, length, sample_rate, bow) * np.sqrt(2.0)
     out[start:start + length] += envelope * (tone + noise_env * noise)
   return out.astype(np.float32)
