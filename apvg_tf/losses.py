@@ -46,3 +46,87 @@ def keypoint_heatmap_loss(pred, real, confidence, *, size, radius=1.0, parts=Fal
   h_real = heatmap.render_heatmaps(real, size, size, **kwargs)
   l1 = tf.reduce_sum(tf.abs(h_pred - h_real), axis=[2, 3, 4])  # [B, T]
   return tf.reduce_sum(l1, 1) / tf.cast(tf.shape(pred)[1] * tf.shape(pred)[2], pred.dtype)
+
+
+# ---------------------------------------------------------------------------- STU (GAN)
+
+ADVERSARIAL_LOSSES = ("bce", "lsgan", "hinge")
+
+
+def _check_adversarial(kind):
+  if kind not in ADVERSARIAL_LOSSES:
+    raise ValueError(f"unknown adversarial loss {kind!r}; expected one of "
+                     f"{', '.join(ADVERSARIAL_LOSSES)}")
+
+
+def _per_example(x):
+  """Mean over every axis but the first: [N, ...] -> [N]."""
+  return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), -1)
+
+
+def generator_adversarial_loss(fake_logits, kind="bce"):
+  """Eq. (5): the generator wants D(G(A, V^coarse, K^pred), A) judged real and paired.
+
+  The paper maximises E[log D(fake)]; "bce" is its usual non-saturating form
+  -log sigmoid(logit). "lsgan" is (logit - 1)^2 and "hinge" is -logit.
+
+  Args:
+    fake_logits: float [N, ...] discriminator logits on generated frames with their audio.
+    kind: "bce", "lsgan" or "hinge".
+
+  Returns:
+    float [N].
+  """
+  _check_adversarial(kind)
+  if kind == "bce":
+    loss = tf.nn.softplus(-fake_logits)  # -log sigmoid(x).
+  elif kind == "lsgan":
+    loss = tf.square(fake_logits - 1.0)
+  else:
+    loss = -fake_logits
+  return _per_example(loss)
+
+
+def discriminator_adversarial_loss(real_logits, fake_logits, unpaired_logits, kind="bce"):
+  """Eq. (6) with the paper's unpaired term: real pairs are real; fakes and unpaired are fake.
+
+  The two "fake" terms share a weight of one half, so D sees as much "real" as "fake".
+
+  Args:
+    real_logits: float [N, ...] on real frames with their own audio.
+    fake_logits: float [N, ...] on generated frames with their audio.
+    unpaired_logits: float [N, ...] on real frames with another moment's audio.
+    kind: "bce", "lsgan" or "hinge".
+
+  Returns:
+    float [N].
+  """
+  _check_adversarial(kind)
+  if kind == "bce":
+    real, fake = tf.nn.softplus(-real_logits), lambda x: tf.nn.softplus(x)
+  elif kind == "lsgan":
+    real, fake = tf.square(real_logits - 1.0), tf.square
+  else:
+    real, fake = tf.nn.relu(1.0 - real_logits), lambda x: tf.nn.relu(1.0 + x)
+  return _per_example(real) + 0.5 * (_per_example(fake(fake_logits)) +
+                                     _per_example(fake(unpaired_logits)))
+
+
+def perceptual_loss(vgg, fake, real):
+  """Eq. (7): L1 between VGG features of generated and real frames, summed over layers.
+
+  Args:
+    vgg: an apvg_tf.models.vgg.VGGFeatures returning the layers psi to compare.
+    fake: float [N, R, R, 3] in [0, 1].
+    real: float [N, R, R, 3] in [0, 1].
+
+  Returns:
+    float [N]: sum over layers of the mean absolute feature difference (features of the
+    Caffe-preprocessed input, so about 0-100 in size; weight it in the config).
+  """
+  features = vgg(tf.concat([fake, tf.cast(real, fake.dtype)], 0))
+  total = 0.0
+  for value in features.values():
+    f, r = tf.split(value, 2, axis=0)
+    total += _per_example(tf.abs(f - tf.stop_gradient(r)))
+  return total

@@ -33,4 +33,15 @@ def get_config():
   config.cvg.decoder_channels = (8, 8, 8)
   config.cvg.rollout_frames = 4
   config.cvg.eval_preview_seconds = 1.0
+  config.stu.encoder_channels = (8, 8, 8)  # 64 -> 32 -> 16.
+  config.stu.gru_filters = 8
+  config.stu.gcn_layers = 1
+  config.stu.audio_channels = (8, 8, 8)
+  config.stu.audio_embedding = 16
+  config.stu.audio_map_channels = 2
+  config.stu.disc_channels = (8, 8)
+  config.stu.disc_audio_embedding = 8
+  config.stu.perceptual_layers = ("conv1_2",)
+  config.stu.rollout_frames = 4
+  config.stu.eval_preview_seconds = 1.0
   return config

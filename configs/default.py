@@ -91,6 +91,41 @@ def get_config():
   config.cvg.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).
   config.cvg.eval_reference_frames = 20000  # Training frames the nn baseline searches.
 
+  # Stage 3: the structured temporal UNet (STU) and the audio-video discriminator,
+  # eqs. (5)-(7). Trained on the frozen KP and CVG of the same work directory.
+  config.stu = ml_collections.ConfigDict()
+  config.stu.encoder_channels = (32, 64, 128, 128)  # 128 -> 64 -> 32 -> 16: s = 16.
+  config.stu.gru_filters = 128
+  config.stu.gru_kernel = 3
+  config.stu.gcn_layers = 2
+  config.stu.audio_channels = (64, 128, 128)
+  config.stu.audio_embedding = 256
+  config.stu.audio_map_channels = 32
+  # Ablation switches (Tables I and III; see apvg_tf/models/structured_temporal_unet.py).
+  config.stu.use_coarse = True  # False: the paper's "w/o CVG".
+  config.stu.use_heatmap = True  # False: "w/o KHP" (no heatmap, no GCN).
+  config.stu.use_gru = True  # False: "w/o CNN-GRU".
+  config.stu.use_gcn = True  # False: "w/o GCN"; with use_gru False too: "w/o STU".
+  config.stu.use_audio = True  # False (with the above off): the per-frame pix2pix baseline.
+  # Keypoints the STU trains on: "predicted" (the KP's, as at inference; the paper's
+  # K^pred) or "real" (the dataset's).
+  config.stu.train_keypoints = "predicted"
+  config.stu.heatmap_radius = 1.5  # DLT tent radius in pixels at the video resolution.
+  config.stu.heatmap_parts = True  # Body / left hand / right hand channels.
+  # Frames of each training window the STU generates (a random run of consecutive frames,
+  # after the KP and CVG have run over the whole window for context).
+  config.stu.rollout_frames = 8
+  config.stu.disc_channels = (32, 64, 128, 128)
+  config.stu.disc_audio_embedding = 128
+  config.stu.adversarial_loss = "lsgan"  # bce (the paper's eqs. (5)-(6)) | lsgan | hinge.
+  config.stu.adversarial_weight = 0.05
+  config.stu.perceptual_weight = 0.01  # Eq. (7), on Caffe-scaled VGG features.
+  config.stu.perceptual_layers = ("conv1_2", "conv2_2", "conv3_1")
+  config.stu.l1_weight = 1.0
+  config.stu.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
+  config.stu.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
+  config.stu.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).
+
   # Evaluation.
   config.eval = ml_collections.ConfigDict()
   config.eval.split = "test"

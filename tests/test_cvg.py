@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from apvg_tf import data
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval
+from apvg_tf.evaluation import cvg_eval, metrics
 from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.models import coarse_video_generator
 from apvg_tf.training import cvg_task, trainer
@@ -157,7 +157,7 @@ def test_flicker_known_value():
   real = np.zeros((3, 2, 2, 3), np.uint8)
   generated = real.copy()
   generated[1] = 51  # Up by 0.2 at t=1, back down at t=2: |0.2| + |-0.2| per value.
-  total, count = cvg_eval.flicker(generated, real)
+  total, count = metrics.flicker(generated, real)
   assert count == 2 * 12
   np.testing.assert_allclose(total / count, 0.2, rtol=1e-6)
 

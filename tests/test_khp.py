@@ -137,7 +137,7 @@ def test_evaluation_without_test_clips_is_an_input_error(tmp_path):
   trainer.train_and_evaluate(config, str(tmp_path / "run"))
   with pytest.raises(InputError, match="has no clips"):
     evaluate_lib.evaluate(config, str(tmp_path / "run"))
-  with pytest.raises(InputError, match="no khp checkpoint"):
+  with pytest.raises(InputError, match="no checkpoint of any stage"):
     evaluate_lib.evaluate(config, str(tmp_path / "empty_run"))
 
 

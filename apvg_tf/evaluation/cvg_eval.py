@@ -82,37 +82,6 @@ def resize_frames(frames, resolution, chunk=256):
   return np.concatenate(out)
 
 
-def frame_scores(generated, real, chunk=256):
-  """Per-frame PSNR and SSIM (tf.image, max value 255): uint8 [T, R, R, 3] -> 2 x [T]."""
-  psnr, ssim = [], []
-  for start in range(0, len(real), chunk):
-    g = tf.convert_to_tensor(generated[start:start + chunk])
-    r = tf.convert_to_tensor(real[start:start + chunk])
-    psnr.append(tf.image.psnr(g, r, max_val=255).numpy())
-    ssim.append(tf.image.ssim(g, r, max_val=255).numpy())
-  return np.concatenate(psnr), np.concatenate(ssim)
-
-
-def flicker(generated, real):
-  """Sum over steps and pixels of |(g_t - g_{t-1}) - (r_t - r_{t-1})| in [0, 1] units, and count.
-
-  Args:
-    generated: uint8 [T, R, R, 3].
-    real: uint8 [T, R, R, 3].
-
-  Returns:
-    (sum, number of values), so clips pool exactly.
-  """
-  total, count = 0.0, 0
-  for start in range(1, len(real), 256):
-    index = slice(start - 1, start + 256)
-    g = np.diff(generated[index].astype(np.float32), axis=0)
-    r = np.diff(real[index].astype(np.float32), axis=0)
-    total += float(np.abs(g - r).sum()) / 255.0
-    count += g.size
-  return total, count
-
-
 def _clips(config, split, with_frames):
   for index, clip in enumerate(data.read_clips(config.dataset_dir, split, with_frames)):
     if config.eval.max_clips and index >= config.eval.max_clips:
@@ -162,7 +131,7 @@ def _train_frames(config, ids):
 
 
 def write_preview(path, real, generated, waveform, fps, sample_rate):
-  """An mp4 of real (left) and coarse (right) frames side by side, with the music."""
+  """An mp4 of real frames (left) and generated ones (right; any width), with the music."""
   from apvg_tf import video_io  # pylint: disable=g-import-not-at-top  (needs ffmpeg only here)
   samples = int(round(len(real) / fps * sample_rate))
   video_io.write_video(path, np.concatenate([real, generated], 2), fps,
@@ -216,12 +185,12 @@ def evaluate_cvg(model, config, split, out_dir=None):
         "_nn_frame": np.stack([nn_frames[tuple(i)] for i in nearest[clip["clip_id"]]]),
     }
     for suffix, frames in candidates.items():
-      psnr, ssim = frame_scores(frames, real)
+      psnr, ssim = metrics.frame_scores(frames, real)
       scores["psnr" + suffix].append(psnr)
       scores["ssim" + suffix].append(ssim)
       if not suffix and len(real) >= ROLLOUT_FRAMES:
         drift.append((psnr[:100].mean(), psnr[200:300].mean()))
-    total, count = flicker(generated, real)
+    total, count = metrics.flicker(generated, real)
     flicker_sum, flicker_count = flicker_sum + total, flicker_count + count
     if out_dir and clips == 0 and config.cvg.eval_preview_seconds > 0:
       os.makedirs(out_dir, exist_ok=True)

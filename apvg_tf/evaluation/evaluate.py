@@ -7,11 +7,16 @@ import tensorflow as tf
 
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval, khp_eval
+from apvg_tf.evaluation import cvg_eval, khp_eval, stu_eval
 from apvg_tf.training import trainer
 
-# Stage -> its evaluation function(model, config, split, out_dir) -> metrics dict.
-EVALUATORS = {"khp": khp_eval.evaluate_khp, "cvg": cvg_eval.evaluate_cvg}
+# Stage -> its evaluation function(task, config, split, out_dir) -> metrics dict.
+EVALUATORS = {
+    "khp": lambda task, *args, **kwargs: khp_eval.evaluate_khp(task.model, *args, **kwargs),
+    "cvg": lambda task, *args, **kwargs: cvg_eval.evaluate_cvg(task.model, *args, **kwargs),
+    "stu": lambda task, *args, **kwargs: stu_eval.evaluate_stu(task.generator(), *args,
+                                                               **kwargs),
+}
 
 
 def trained_stages(workdir):
@@ -25,7 +30,9 @@ def evaluate(config, workdir, split=None):
   """Evaluates the stages trained in `workdir` and writes `<workdir>/metrics.json`.
 
   Every stage with a checkpoint is evaluated (KHP: keypoint metrics; CVG: coarse-video
-  metrics); their metrics are merged into one dict, with `<stage>_step` for each.
+  metrics; STU: the final video of the whole pipeline). Their metrics are merged into one
+  dict, later stages winning (so `psnr` is the final video's once the STU is trained), with
+  `<stage>_step` for each and every stage's own metrics under `stages`.
 
   Args:
     config: the run's config.
@@ -41,15 +48,17 @@ def evaluate(config, workdir, split=None):
   split = split or config.eval.split
   stages = trained_stages(workdir)
   if not stages:
-    raise InputError(f"{workdir!r} has no khp checkpoint and no cvg checkpoint; train a stage "
+    raise InputError(f"{workdir!r} has no checkpoint of any stage (khp, cvg, stu); train one "
                      f"first: python train.py --config=... --workdir={workdir} "
                      "--config.stage=khp")
-  metrics = {"split": split}
+  metrics, per_stage = {"split": split}, {}
   for stage in stages:
     task, step = trainer.restore(config, workdir, stage)
     metrics[f"{stage}_step"] = step
-    metrics.update(EVALUATORS[stage](task.model, config, split,
-                                     out_dir=os.path.join(workdir, stage, f"eval_{split}")))
+    per_stage[stage] = EVALUATORS[stage](task, config, split,
+                                         out_dir=os.path.join(workdir, stage, f"eval_{split}"))
+    metrics.update(per_stage[stage])
+  metrics["stages"] = per_stage
   manifest_lib.write_json_atomic(os.path.join(workdir, "metrics.json"), metrics)
   print(json.dumps(metrics, indent=1))
   return metrics

@@ -1,10 +1,12 @@
-"""The metrics of `metrics.json` (DESIGN.md, "Metrics"), in NumPy.
+"""The metrics of `metrics.json` (DESIGN.md, "Metrics").
 
 Keypoint metrics take float [T, 67, 2] predictions and [T, 67, 3] ground truth (confidence
-in the last column); points with confidence 0 never count.
+in the last column); points with confidence 0 never count. Video metrics take uint8
+[T, R, R, 3] generated and real frames (PSNR and SSIM are TensorFlow's).
 """
 
 import numpy as np
+import tensorflow as tf
 from scipy import ndimage, signal
 
 from apvg_tf import skeleton
@@ -112,3 +114,34 @@ def pca_1d(*sequences):
   mean = stacked.mean(0)
   _, _, vt = np.linalg.svd(stacked - mean, full_matrices=False)
   return [(f - mean) @ vt[0] for f in flat]
+
+
+def frame_scores(generated, real, chunk=256):
+  """Per-frame PSNR and SSIM (tf.image, max value 255): uint8 [T, R, R, 3] -> 2 x [T]."""
+  psnr, ssim = [], []
+  for start in range(0, len(real), chunk):
+    g = tf.convert_to_tensor(generated[start:start + chunk])
+    r = tf.convert_to_tensor(real[start:start + chunk])
+    psnr.append(tf.image.psnr(g, r, max_val=255).numpy())
+    ssim.append(tf.image.ssim(g, r, max_val=255).numpy())
+  return np.concatenate(psnr), np.concatenate(ssim)
+
+
+def flicker(generated, real):
+  """Sum over steps and pixels of |(g_t - g_{t-1}) - (r_t - r_{t-1})| in [0, 1] units, and count.
+
+  Args:
+    generated: uint8 [T, R, R, 3].
+    real: uint8 [T, R, R, 3].
+
+  Returns:
+    (sum, number of values), so clips pool exactly.
+  """
+  total, count = 0.0, 0
+  for start in range(1, len(real), 256):
+    index = slice(start - 1, start + 256)
+    g = np.diff(generated[index].astype(np.float32), axis=0)
+    r = np.diff(real[index].astype(np.float32), axis=0)
+    total += float(np.abs(g - r).sum()) / 255.0
+    count += g.size
+  return total, count

@@ -85,7 +85,8 @@ class CVGTask:
   name = "cvg"
   fields = ("frames", "audio")
 
-  def __init__(self, config, manifest):
+  def __init__(self, config, manifest, workdir=None):
+    del workdir  # Trains from the data alone.
     self.config = config
     self.cvg = config.cvg
     self.manifest = manifest

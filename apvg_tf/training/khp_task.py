@@ -14,7 +14,8 @@ class KHPTask:
   name = "khp"
   fields = ("audio", "keypoints")
 
-  def __init__(self, config, manifest):
+  def __init__(self, config, manifest, workdir=None):
+    del workdir  # Trains from the data alone.
     self.config = config
     self.khp = config.khp
     self.manifest = manifest

@@ -22,9 +22,9 @@ import tensorflow as tf
 from apvg_tf import data, strategy as strategy_lib
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
-from apvg_tf.training import cvg_task, khp_task
+from apvg_tf.training import cvg_task, khp_task, stu_task
 
-TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask}
+TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask, "stu": stu_task.STUTask}
 STAGE_ORDER = ("khp", "cvg", "stu")
 # Loop settings a stage's config block may override (0 there: use the shared value).
 STAGE_OVERRIDES = ("num_train_steps", "batch_size")
@@ -61,11 +61,11 @@ def learning_rate_schedule(config):
       decay_rate=config.final_learning_rate / config.learning_rate)
 
 
-def make_task(config, stage, manifest):
+def make_task(config, stage, manifest, workdir=None):
+  """The task of a stage (the STU's restores the frozen KP and CVG from `workdir`)."""
   if stage not in TASKS:
-    built = ", ".join(TASKS)
-    raise InputError(f"stage {stage!r} cannot be trained yet; built stages: {built}")
-  return TASKS[stage](config, manifest)
+    raise InputError(f"unknown stage {stage!r}; expected one of {', '.join(TASKS)} or all")
+  return TASKS[stage](config, manifest, workdir=workdir)
 
 
 def stage_dir(workdir, stage):
@@ -85,7 +85,7 @@ def restore(config, workdir, stage, strategy=None):
   manifest = data.load_manifest(config.dataset_dir)
   strategy = strategy or tf.distribute.get_strategy()
   with strategy.scope():
-    task = make_task(config, stage, manifest)
+    task = make_task(config, stage, manifest, workdir)
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     items = task.build(tf.keras.optimizers.Adam(learning_rate_schedule(config)))
     checkpoint = tf.train.Checkpoint(step=step, **items)
@@ -127,7 +127,7 @@ def train_stage(config, workdir, stage):
     tf.config.experimental.enable_op_determinism()
   directory = stage_dir(workdir, stage)
   with strategy.scope():
-    task = make_task(config, stage, manifest)
+    task = make_task(config, stage, manifest, workdir)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     schedule = learning_rate_schedule(config)
     items = task.build(tf.keras.optimizers.Adam(schedule))

@@ -1,0 +1,99 @@
+"""Evaluation of the final video (STU stage): PSNR, SSIM and flicker of the whole pipeline.
+
+Each clip of the split is generated from its audio alone, as a user's song would be: the KP,
+the CVG (from its stored first frame) and the STU run chunk by chunk with their states
+carried (`PerformanceGenerator.step`), and frame t is compared with real frame t.
+Metrics (uint8 frames at `config.resolution`; see `metrics.frame_scores` and `metrics.flicker`):
+  psnr, ssim, flicker                  the final video
+  psnr_coarse, ssim_coarse             the coarse video it refined (when the STU uses one)
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import data
+from apvg_tf.errors import InputError
+from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
+
+
+def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None):
+  """Runs the pipeline over a clip's audio windows, chunk by chunk.
+
+  Args:
+    generator: a PerformanceGenerator.
+    windows: float32 [T, 84, 87] normalised audio windows.
+    chunk_frames: frames per chunk.
+    seed: seed of the CVG's noise z.
+    step: a compiled `generator.step` (made if not given).
+
+  Returns:
+    dict of uint8 [T, R, R, 3] "frames" (and "coarse"), and float32 [T, P, 2] "keypoints"
+    when the pipeline has them.
+  """
+  step = step or tf.function(generator.step)
+  state = generator.initial_state(1)
+  noise = np.random.default_rng(seed).standard_normal(
+      (1, len(windows), generator.z_dim)).astype(np.float32)
+  out = {}
+  for start in range(0, len(windows), chunk_frames):
+    chunk = slice(start, start + chunk_frames)
+    outputs, state = step(windows[None, chunk], state, noise[:, chunk])
+    for key, value in outputs.items():
+      value = value.numpy()[0]
+      if key != "keypoints":
+        value = np.round(value * 255).astype(np.uint8)
+      out.setdefault(key, []).append(value)
+  return {key: np.concatenate(value) for key, value in out.items()}
+
+
+def evaluate_stu(generator, config, split, out_dir=None):
+  """Computes the final-video metrics of a trained pipeline on a split.
+
+  Args:
+    generator: a PerformanceGenerator with the trained stages.
+    config: the run's config (dataset_dir, resolution, seed, eval.chunk_frames,
+      eval.max_clips, stu.eval_preview_seconds).
+    split: the split to evaluate.
+    out_dir: if set, `preview.mp4` (real | coarse | final, with the music) of the first clip.
+
+  Returns:
+    dict: psnr, ssim, flicker (and psnr_coarse, ssim_coarse), frames, clips.
+
+  Raises:
+    InputError: if the split has no clips.
+  """
+  manifest = data.load_manifest(config.dataset_dir)
+  data.split_clips(manifest, split)  # InputError if the split is missing or empty.
+  step = tf.function(generator.step)
+  scores = {}
+  flicker_sum, flicker_count, clips, frames = 0.0, 0, 0, 0
+  for index, clip in enumerate(data.read_clips(config.dataset_dir, split)):
+    if config.eval.max_clips and index >= config.eval.max_clips:
+      break
+    real = cvg_eval.resize_frames(clip["frames"], config.resolution)
+    windows = khp_eval.clip_windows(clip, manifest)
+    generated = generate_clip(generator, windows, config.eval.chunk_frames,
+                              seed=config.seed + index, step=step)
+    for key, suffix in (("frames", ""), ("coarse", "_coarse")):
+      if key in generated:
+        psnr, ssim = metrics.frame_scores(generated[key], real)
+        scores.setdefault("psnr" + suffix, []).append(psnr)
+        scores.setdefault("ssim" + suffix, []).append(ssim)
+    total, count = metrics.flicker(generated["frames"], real)
+    flicker_sum, flicker_count = flicker_sum + total, flicker_count + count
+    if out_dir and clips == 0 and config.stu.eval_preview_seconds > 0:
+      os.makedirs(out_dir, exist_ok=True)
+      n = max(1, int(round(config.stu.eval_preview_seconds * clip["fps"])))
+      shown = [generated["coarse"][:n]] if "coarse" in generated else []
+      cvg_eval.write_preview(os.path.join(out_dir, "preview.mp4"), real[:n],
+                             np.concatenate(shown + [generated["frames"][:n]], 2),
+                             clip["waveform"], clip["fps"], manifest["audio"]["sample_rate"])
+    clips += 1
+    frames += len(real)
+  if not clips:
+    raise InputError(f"split {split!r} has no clips to evaluate")
+  result = {k: float(np.mean(np.concatenate(v))) for k, v in scores.items()}
+  result.update(flicker=flicker_sum / max(flicker_count, 1), frames=frames, clips=clips)
+  return result

@@ -1,0 +1,189 @@
+"""The STU stage as a training task: a GAN of the STU and the audio-video discriminator.
+
+Per training window (audio, real frames and keypoints of T consecutive frames):
+  1. The frozen KP runs over the whole window (K^pred; its LSTM gets the window as context)
+     and the DLT renders K^pred at the video resolution (H^pred).
+  2. The frozen CVG encodes the whole window's audio and rolls out, autoregressively as at
+     inference, over a random run of `stu.rollout_frames` frames from the real frame before
+     it (V^coarse).
+  3. The STU generates those frames from (V^coarse, H^pred, K^pred, A).
+  4. Generator loss: l1_weight * L1 + perceptual_weight * eq. (7) + adversarial_weight *
+     eq. (5); discriminator loss: eq. (6) with the unpaired term (real frames with another
+     example's audio, or with the window's audio reversed in time when a replica holds one
+     example).
+One tape per network (STYLE.md), losses averaged over the global batch.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import heatmap, losses
+from apvg_tf.errors import InputError
+from apvg_tf.models import discriminator as discriminator_lib
+from apvg_tf.models import performance_generator, structured_temporal_unet, vgg as vgg_lib
+from apvg_tf.training import cvg_task
+
+TRAIN_KEYPOINTS = ("predicted", "real")
+
+
+def heatmap_channels(stu_config):
+  return len(heatmap.PART_ORDER) if stu_config.heatmap_parts else 1
+
+
+class STUTask:
+  """Final video generation (paper Sec. III-C)."""
+
+  name = "stu"
+  fields = ("frames", "audio", "keypoints")
+
+  def __init__(self, config, manifest, workdir=None):
+    self.config = config
+    self.stu = config.stu
+    self.manifest = manifest
+    self.workdir = workdir
+    if self.stu.train_keypoints not in TRAIN_KEYPOINTS:
+      raise InputError(f"stu.train_keypoints is {self.stu.train_keypoints!r}; expected one of "
+                       f"{', '.join(TRAIN_KEYPOINTS)}")
+    self.kp = self.cvg = None
+
+  def _frozen(self, stage):
+    """The trained model of an earlier stage in this work directory (restored, not trained)."""
+    from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top  (cycle)
+    if self.workdir is None:
+      raise InputError("the STU trains on the KP and CVG of its work directory; give one")
+    task, _ = trainer.restore(self.config, self.workdir, stage)
+    return task.model  # Frozen: only self.model's and the discriminator's variables train.
+
+  def build(self, optimizer):
+    """Creates the models (inside the strategy scope) and returns what to checkpoint."""
+    if self.stu.use_heatmap:
+      self.kp = self._frozen("khp")
+    if self.stu.use_coarse:
+      self.cvg = self._frozen("cvg")
+    self.model = structured_temporal_unet.structured_temporal_unet_from_config(
+        self.stu, self.config.resolution, heatmap_channels(self.stu),
+        canvas=cvg_task.mean_training_frame(self.config, self.manifest))
+    self.discriminator = discriminator_lib.discriminator_from_config(self.stu)
+    self.vgg = vgg_lib.VGGFeatures(backbone=self.config.cvg.backbone,
+                                   output_layers=self.stu.perceptual_layers,
+                                   weights_path=self.config.cvg.vgg_weights or None,
+                                   trainable=False, name="perceptual_vgg")
+    res = self.config.resolution
+    self.model(self._dummy_inputs(1, 1), initial_state=None)
+    self.discriminator(tf.zeros([1, res, res, 3]), tf.zeros([1, 84, 87]))
+    self.d_optimizer = tf.keras.optimizers.Adam(optimizer.learning_rate)
+    optimizer.build(self.model.trainable_variables)
+    self.d_optimizer.build(self.discriminator.trainable_variables)
+    self.optimizer = optimizer
+    return {"model": self.model, "discriminator": self.discriminator,
+            "optimizer": optimizer, "d_optimizer": self.d_optimizer}
+
+  def _dummy_inputs(self, batch, steps):
+    res = self.config.resolution
+    return {"coarse": tf.zeros([batch, steps, res, res, 3]),
+            "heatmaps": tf.zeros([batch, steps, res, res, heatmap_channels(self.stu)]),
+            "keypoints": tf.zeros([batch, steps, 67, 3]),
+            "audio": tf.zeros([batch, steps, 84, 87])}
+
+  def generator(self):
+    """The trained pipeline for inference: a PerformanceGenerator of KP, CVG and this STU."""
+    return performance_generator.PerformanceGenerator(
+        stu=self.model, keypoint_predictor=self.kp, coarse_video_generator=self.cvg,
+        heatmap_radius=self.stu.heatmap_radius, heatmap_parts=self.stu.heatmap_parts)
+
+  # ---------------------------------------------------------------------------- inputs
+
+  def stage_inputs(self, batch):
+    """The STU's inputs from the frozen stages, and the real frames they should become.
+
+    Args:
+      batch: dict with frames uint8 [B, T, R, R, 3], audio [B, T, 84, 87] and keypoints
+        [B, T, 67, 3].
+
+    Returns:
+      (inputs dict for the STU over L = `stu.rollout_frames` frames, real float
+      [B, L, R, R, 3] in [0, 1]).
+    """
+    frames = tf.cast(batch["frames"], tf.float32) / 255.0
+    audio = batch["audio"]
+    total = frames.shape[1]
+    length = min(self.stu.rollout_frames or total - 1, total - 1)
+    start = tf.random.uniform([], 1, total - length + 1, dtype=tf.int32)
+    run = slice(None), slice(start, start + length)
+    inputs = {"audio": audio[run]}
+    if self.stu.use_heatmap:
+      if self.stu.train_keypoints == "predicted":
+        keypoints = self.kp(audio)[run]
+        keypoints = tf.concat([keypoints, tf.ones_like(keypoints[..., :1])], -1)
+      else:
+        keypoints = batch["keypoints"][run]
+      inputs["keypoints"] = keypoints
+      inputs["heatmaps"] = heatmap.render_heatmaps(
+          keypoints[..., :2], self.config.resolution, self.config.resolution,
+          radius=self.stu.heatmap_radius, parts=self.stu.heatmap_parts,
+          weights=keypoints[..., 2])
+    if self.stu.use_coarse:
+      batch_size = tf.shape(frames)[0]
+      h, c, _ = self.cvg.initial_state(batch_size)
+      maps, _, _ = self.cvg.encode_audio(audio, h, c)
+      noise = tf.random.normal([batch_size, length, self.cvg.z_dim])
+      inputs["coarse"], _ = self.cvg.rollout(maps[run], frames[:, start - 1], noise)
+    return {k: tf.stop_gradient(v) for k, v in inputs.items()}, frames[run]
+
+  # ------------------------------------------------------------------------------ step
+
+  def compute_losses(self, inputs, real, global_batch_size):
+    """Generator and discriminator losses (per replica, scaled to the global mean).
+
+    Returns:
+      (dict of scaled losses with "total" (generator) and "d_total", fake frames
+      [B, L, R, R, 3]).
+    """
+    stu = self.stu
+    shape = tf.shape(real)
+    batch_size, steps = shape[0], shape[1]
+    flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+    per_example = lambda x: tf.reduce_mean(tf.reshape(x, [batch_size, steps]), 1)
+    audio = flat(inputs["audio"])
+    # The unpaired audio: the next example's window, or this one's reversed in time.
+    other = tf.cond(batch_size > 1, lambda: tf.roll(inputs["audio"], 1, axis=0),
+                    lambda: tf.reverse(inputs["audio"], axis=[1]))
+    fake = self.model(inputs, training=True)
+    fake_flat, real_flat = flat(fake), flat(real)
+    l1 = tf.reduce_mean(tf.abs(fake - real), axis=[1, 2, 3, 4])
+    perceptual = per_example(losses.perceptual_loss(self.vgg, fake_flat, real_flat))
+    adversarial = per_example(losses.generator_adversarial_loss(
+        self.discriminator(fake_flat, audio), stu.adversarial_loss))
+    total = (stu.l1_weight * l1 + stu.perceptual_weight * perceptual +
+             stu.adversarial_weight * adversarial)
+    d_loss = per_example(losses.discriminator_adversarial_loss(
+        self.discriminator(real_flat, audio),
+        self.discriminator(tf.stop_gradient(fake_flat), audio),
+        self.discriminator(real_flat, flat(other)), stu.adversarial_loss))
+    scale = lambda x: tf.nn.compute_average_loss(x, global_batch_size=global_batch_size)
+    return {"l1": scale(l1), "perceptual": scale(perceptual), "adversarial": scale(adversarial),
+            "total": scale(total), "d_total": scale(d_loss)}, fake
+
+  def train_step(self, batch, global_batch_size):
+    """One generator and one discriminator update on a replica's batch."""
+    inputs, real = self.stage_inputs(batch)
+    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+      out, _ = self.compute_losses(inputs, real, global_batch_size)
+    g_vars = self.model.trainable_variables
+    d_vars = self.discriminator.trainable_variables
+    self.optimizer.apply_gradients(zip(g_tape.gradient(out["total"], g_vars), g_vars))
+    self.d_optimizer.apply_gradients(zip(d_tape.gradient(out["d_total"], d_vars), d_vars))
+    return out
+
+  def summary_images(self, batch, frames=4):
+    """Real frames (top), coarse (middle, when used) and STU frames (bottom) of one example.
+
+    Returns:
+      uint8 [1, rows R, frames R, 3].
+    """
+    inputs, real = self.stage_inputs({k: v[:1] for k, v in batch.items()})
+    fake = self.model(inputs)
+    rows = [real[0]] + ([inputs["coarse"][0]] if "coarse" in inputs else []) + [fake[0]]
+    steps = np.linspace(0, int(real.shape[1]) - 1, frames).astype(int)
+    to_row = lambda x: np.concatenate(list(np.round(x.numpy()[steps] * 255).astype(np.uint8)), 1)
+    return np.concatenate([to_row(r) for r in rows], 0)[None]

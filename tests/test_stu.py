@@ -1,0 +1,220 @@
+"""Tests of the STU stage: model, discriminator, GAN losses, the chained pipeline, training."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apvg_tf import losses
+from apvg_tf.errors import InputError
+from apvg_tf.evaluation import evaluate as evaluate_lib
+from apvg_tf.models import coarse_video_generator, discriminator, keypoint_predictor
+from apvg_tf.models import performance_generator, structured_temporal_unet
+from apvg_tf.training import trainer
+from configs import debug
+from conftest import debug_config, write_random_dataset
+
+RES = 64
+
+
+def _stu(seed=0, **switches):
+  tf.keras.utils.set_random_seed(seed)
+  config = debug.get_config().stu
+  for key, value in switches.items():
+    config[key] = value
+  return structured_temporal_unet.structured_temporal_unet_from_config(config, RES, 3)
+
+
+def _inputs(batch=2, steps=3, seed=0):
+  rng = np.random.default_rng(seed)
+  keypoints = rng.uniform(0.1, 0.9, (batch, steps, 67, 3)).astype(np.float32)
+  keypoints[..., 2] = 1.0
+  return {"coarse": rng.random((batch, steps, RES, RES, 3)).astype(np.float32),
+          "heatmaps": rng.random((batch, steps, RES, RES, 3)).astype(np.float32),
+          "keypoints": keypoints,
+          "audio": rng.standard_normal((batch, steps, 84, 87)).astype(np.float32)}
+
+
+def test_untrained_stu_returns_the_coarse_frame():
+  # The last conv starts at zero: V_hq = sigmoid(0 + logit(V_coarse)) = V_coarse (clipped).
+  inputs = _inputs()
+  frames = _stu()(inputs).numpy()
+  np.testing.assert_allclose(frames, np.clip(inputs["coarse"], 1 / 255, 1 - 1 / 255),
+                             atol=1e-5)
+
+
+@pytest.mark.parametrize("switches", [
+    {}, {"use_gru": False}, {"use_gcn": False}, {"use_gru": False, "use_gcn": False},
+    {"use_coarse": False}, {"use_heatmap": False},
+    {"use_coarse": False, "use_gru": False, "use_gcn": False, "use_audio": False}])
+def test_every_ablation_builds_and_generates(switches):
+  model = _stu(**switches)
+  frames, state = model(_inputs(), return_state=True)
+  assert frames.shape == (2, 3, RES, RES, 3)
+  assert np.all(np.isfinite(frames.numpy()))
+  assert state.shape == (2, model.map_size, model.map_size, model.gru_filters)
+  names = {layer.name for layer in model.layers}
+  assert ("conv_gru" in names) == model.use_gru
+  assert ("keypoint_gcn" in names) == model.use_gcn
+  assert ("audio_encoder" in names) == model.use_audio
+
+
+def test_stu_without_any_image_input_is_an_input_error():
+  with pytest.raises(InputError, match="no image input"):
+    _stu(use_coarse=False, use_heatmap=False)
+
+
+def test_stu_streams_chunk_by_chunk():
+  """Two chunks with the state carried equal one pass (the ConvGRU is the only state)."""
+  model = _stu()
+  model(_inputs(batch=1, steps=1))  # Build, then move the zero-initialised last conv.
+  model.out.set_weights([np.random.default_rng(1).normal(0, 0.05, w.shape)
+                         for w in model.out.get_weights()])
+  inputs = _inputs(batch=1, steps=4)
+  whole = model(inputs).numpy()
+  first, state = model({k: v[:, :2] for k, v in inputs.items()}, return_state=True)
+  second = model({k: v[:, 2:] for k, v in inputs.items()}, initial_state=state)
+  np.testing.assert_allclose(np.concatenate([first, second], 1), whole, atol=1e-5)
+  # And the state matters: restarting the second chunk from zeros changes it.
+  restarted = model({k: v[:, 2:] for k, v in inputs.items()}).numpy()
+  assert np.abs(restarted - whole[:, 2:]).max() > 1e-4
+
+
+def test_stu_and_discriminator_survive_a_savedmodel_round_trip(tmp_path):
+  stu = _stu()
+  stu(_inputs(batch=1, steps=1))
+  stu.out.set_weights([np.random.default_rng(2).normal(0, 0.05, w.shape)
+                       for w in stu.out.get_weights()])
+  disc = discriminator.discriminator_from_config(debug.get_config().stu)
+  inputs = _inputs(batch=1, steps=2)
+  frames = tf.constant(inputs["coarse"][:, 0])
+  audio = tf.constant(inputs["audio"][:, 0])
+  module = tf.Module()
+  module.stu, module.disc = stu, disc
+  specs = {k: tf.TensorSpec([None, None] + list(v.shape[2:]), tf.float32)
+           for k, v in inputs.items()}
+  module.generate = tf.function(lambda x: stu(x), input_signature=[specs])
+  module.score = tf.function(lambda f, a: disc(f, a), input_signature=[
+      tf.TensorSpec([None, RES, RES, 3]), tf.TensorSpec([None, 84, 87])])
+  expected = (module.generate(inputs).numpy(), module.score(frames, audio).numpy())
+  tf.saved_model.save(module, str(tmp_path / "saved"))
+  loaded = tf.saved_model.load(str(tmp_path / "saved"))
+  np.testing.assert_array_equal(loaded.generate(inputs).numpy(), expected[0])
+  np.testing.assert_array_equal(loaded.score(frames, audio).numpy(), expected[1])
+
+
+def test_discriminator_scores_patches():
+  disc = discriminator.discriminator_from_config(debug.get_config().stu)
+  logits = disc(tf.zeros([3, RES, RES, 3]), tf.zeros([3, 84, 87]))
+  assert logits.shape == (3, RES // 4, RES // 4, 1)  # Two stride-2 convs in the debug config.
+
+
+def test_adversarial_losses_known_values():
+  zero, one = tf.zeros([1, 2, 2, 1]), tf.ones([1, 2, 2, 1])
+  log2 = np.log(2.0)
+  # BCE at logit 0: -log(1/2) = log 2 for each of the three terms; D: log2 + (log2 + log2)/2.
+  np.testing.assert_allclose(losses.generator_adversarial_loss(zero, "bce"), [log2], rtol=1e-6)
+  np.testing.assert_allclose(losses.discriminator_adversarial_loss(zero, zero, zero, "bce"),
+                             [2 * log2], rtol=1e-6)
+  # LSGAN: G (1 - 1)^2 = 0 at logit 1; D real (1-1)^2 = 0, fakes 1^2 = 1 -> 0 + (1 + 1)/2.
+  np.testing.assert_allclose(losses.generator_adversarial_loss(one, "lsgan"), [0.0])
+  np.testing.assert_allclose(losses.discriminator_adversarial_loss(one, one, one, "lsgan"),
+                             [1.0])
+  # Hinge: D real relu(1 - 1) = 0, fakes relu(1 + 1) = 2 -> 0 + (2 + 2)/2; G -1.
+  np.testing.assert_allclose(losses.discriminator_adversarial_loss(one, one, one, "hinge"),
+                             [2.0])
+  np.testing.assert_allclose(losses.generator_adversarial_loss(one, "hinge"), [-1.0])
+  with pytest.raises(ValueError, match="unknown adversarial loss"):
+    losses.generator_adversarial_loss(zero, "wgan")
+
+
+def test_perceptual_loss_is_zero_for_equal_frames_and_grows_with_difference():
+  from apvg_tf.models import vgg  # pylint: disable=g-import-not-at-top
+  net = vgg.VGGFeatures(output_layers=("conv1_2", "conv2_2"))
+  rng = np.random.default_rng(0)
+  real = tf.constant(rng.random((2, 32, 32, 3)), tf.float32)
+  np.testing.assert_allclose(losses.perceptual_loss(net, real, real), [0.0, 0.0])
+  small = losses.perceptual_loss(net, real + 0.01, real).numpy()
+  large = losses.perceptual_loss(net, real + 0.1, real).numpy()
+  assert np.all(small > 0) and np.all(large > 5 * small)
+
+
+def _pipeline(seed=0):
+  config = debug.get_config()
+  tf.keras.utils.set_random_seed(seed)
+  kp = keypoint_predictor.keypoint_predictor_from_config(config.khp, np.full((67, 2), 0.5))
+  cvg = coarse_video_generator.coarse_video_generator_from_config(config.cvg, RES)
+  return performance_generator.PerformanceGenerator(
+      stu=_stu(seed), keypoint_predictor=kp, coarse_video_generator=cvg,
+      heatmap_radius=config.stu.heatmap_radius, heatmap_parts=config.stu.heatmap_parts)
+
+
+def test_pipeline_streams_with_its_state():
+  generator = _pipeline()
+  audio = np.random.default_rng(3).standard_normal((1, 6, 84, 87)).astype(np.float32)
+  noise = np.zeros((1, 6, generator.z_dim), np.float32)
+  whole, _ = generator.step(audio, generator.initial_state(1), noise)
+  first, state = generator.step(audio[:, :4], generator.initial_state(1), noise[:, :4])
+  second, _ = generator.step(audio[:, 4:], state, noise[:, 4:])
+  for key in ("frames", "coarse", "keypoints"):
+    np.testing.assert_allclose(np.concatenate([first[key], second[key]], 1), whole[key],
+                               atol=1e-5)
+  assert whole["frames"].shape == (1, 6, RES, RES, 3)
+  assert whole["keypoints"].shape == (1, 6, 67, 2)
+
+
+def test_pipeline_needs_the_stages_its_stu_uses():
+  with pytest.raises(ValueError, match="keypoint predictor"):
+    performance_generator.PerformanceGenerator(stu=_stu())
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+  return write_random_dataset(tmp_path_factory.mktemp("stu_data"), seconds=3.0, resolution=RES)
+
+
+@pytest.fixture(scope="module")
+def trained_all(dataset, tmp_path_factory):
+  """`--config.stage=all` on the debug config: KHP, CVG and STU, one step each."""
+  workdir = str(tmp_path_factory.mktemp("stu_run"))
+  config = debug_config(dataset, stage="all", num_train_steps=1)
+  return workdir, config, trainer.train_and_evaluate(config, workdir)
+
+
+def test_stage_all_trains_the_three_stages_end_to_end(trained_all):
+  workdir, config, result = trained_all
+  assert set(result) == {"khp", "cvg", "stu"}
+  assert set(result["stu"]) == {"l1", "perceptual", "adversarial", "total", "d_total"}
+  assert all(np.isfinite(v) for v in result["stu"].values())
+  for stage in ("khp", "cvg", "stu"):
+    assert tf.train.latest_checkpoint(os.path.join(workdir, stage, "checkpoints"))
+  # Run again: every stage is done and skipped, nothing retrains.
+  assert trainer.train_and_evaluate(config, workdir) == {"khp": {}, "cvg": {}, "stu": {}}
+
+
+def test_evaluate_reports_the_final_video(trained_all):
+  workdir, config, _ = trained_all
+  config.eval.checkpoint = "latest"
+  result = evaluate_lib.evaluate(config, workdir)
+  with open(os.path.join(workdir, "metrics.json")) as f:
+    assert json.load(f) == result
+  assert result["stu_step"] == 1
+  assert result["psnr"] == result["stages"]["stu"]["psnr"]
+  assert result["stages"]["stu"]["psnr_coarse"] == pytest.approx(result["stages"]["cvg"]["psnr"])
+  assert 0 < result["flicker"] < 1
+  assert os.path.getsize(os.path.join(workdir, "stu", "eval_test", "preview.mp4")) > 0
+
+
+def test_stu_without_earlier_stages_says_what_to_train(dataset, tmp_path):
+  config = debug_config(dataset, stage="stu", num_train_steps=1)
+  with pytest.raises(InputError, match="has no khp checkpoint"):
+    trainer.train_and_evaluate(config, str(tmp_path))
+
+
+def test_unknown_training_keypoints_is_an_input_error(dataset, tmp_path):
+  config = debug_config(dataset, stage="stu", num_train_steps=1)
+  config.stu.train_keypoints = "guessed"
+  with pytest.raises(InputError, match="train_keypoints"):
+    trainer.train_and_evaluate(config, str(tmp_path))
