@@ -56,14 +56,15 @@ def render_heatmaps(keypoints, height, width, *, radius=1.0, parts=False, weight
   if weights is not None:
     wy = wy * tf.cast(weights, keypoints.dtype)[..., None]
   if not parts:
-    return scale * tf.einsum("...pj,...pi->...ji", wy, wx)[..., None]
+    # sum_p wy[p, j] wx[p, i] as a matmul (an einsum with "..." does not export to ONNX).
+    return scale * tf.matmul(wy, wx, transpose_a=True)[..., None]
   if keypoints.shape[-2] != skeleton.NUM_KEYPOINTS:
     raise ValueError(f"per-part heatmaps need {skeleton.NUM_KEYPOINTS} keypoints, got "
                      f"{keypoints.shape[-2]}")
   maps = []
   for name in PART_ORDER:
     part = skeleton.PARTS[name]
-    maps.append(tf.einsum("...pj,...pi->...ji", wy[..., part, :], wx[..., part, :]))
+    maps.append(tf.matmul(wy[..., part, :], wx[..., part, :], transpose_a=True))
   return scale * tf.stack(maps, -1)
 
 

@@ -119,7 +119,7 @@ def test_scheduled_sampling_probability_ramps_over_training(dataset):
 
 def test_one_training_step_on_debug_config(trained):
   workdir, result = trained
-  assert set(result["cvg"]) == {"l1", "total", "sampling_prob"}
+  assert set(result["cvg"]) == {"l1", "l2", "total", "sampling_prob"}
   assert all(np.isfinite(v) for v in result["cvg"].values())
   assert 0 < result["cvg"]["l1"] < 1
   assert tf.train.latest_checkpoint(os.path.join(workdir, "cvg", "checkpoints"))
@@ -172,3 +172,12 @@ def test_mismatched_sizes_and_bad_first_frame_are_input_errors(dataset):
   config.cvg.first_frame = ("train", 5, 0)
   with pytest.raises(InputError, match="has 2 clips, no clip 5"):
     cvg_task.load_first_frame(config)
+
+
+@pytest.mark.parametrize("size,target", [(128, 64), (256, 64), (64, 32), (96, 64)])
+def test_antialiased_resize_equals_tf_image_resize(size, target):
+  # Even integer factors use the depthwise-conv form (exportable to ONNX); 96 -> 64 falls back.
+  frames = tf.random.stateless_uniform([2, size, size, 3], seed=[size, target])
+  expected = tf.image.resize(frames, [target, target], method="bilinear", antialias=True)
+  np.testing.assert_allclose(coarse_video_generator.antialiased_resize(frames, target),
+                             expected, atol=1e-6)

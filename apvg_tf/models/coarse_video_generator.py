@@ -24,7 +24,33 @@ import tensorflow as tf
 
 from apvg_tf.errors import InputError
 from apvg_tf.models import vgg as vgg_lib
-from apvg_tf.models.keypoint_predictor import KAIMING, MotionEncoder
+from apvg_tf.models.keypoint_predictor import KAIMING, MotionEncoder, run_lstm
+
+
+def antialiased_resize(frames, size):
+  """tf.image.resize(bilinear, antialias=True) to size x size: [N, H, W, C] -> [N, s, s, C].
+
+  For an even integer factor f = H / size (128 -> 64 and 256 -> 64 here) it is computed as
+  the same separable triangle filter (width 2f, stride f, renormalised at the borders) with
+  a depthwise convolution, equal to tf.image.resize to float rounding: tf.image.resize's
+  ScaleAndTranslate op has no ONNX counterpart, a convolution has. Other sizes use
+  tf.image.resize.
+  """
+  height, width = frames.shape[1], frames.shape[2]
+  factor = height // size if height and height % size == 0 else 0
+  if not factor or factor % 2 or width != height:
+    return tf.image.resize(frames, [size, size], method="bilinear", antialias=True)
+  taps = 1.0 - np.abs(np.arange(2 * factor) + 0.5 - factor) / factor
+  channels = frames.shape[-1]
+  kernel = tf.constant(np.outer(taps, taps)[:, :, None, None], tf.float32)
+  pad = [[0, 0], [factor // 2] * 2, [factor // 2] * 2, [0, 0]]
+  strides = [1, factor, factor, 1]
+  total = tf.nn.depthwise_conv2d(tf.pad(frames, pad), tf.tile(kernel, [1, 1, channels, 1]),
+                                 strides, "VALID")
+  # The weight that fell inside the frame, as tf.image.resize renormalises at the borders.
+  weight = tf.nn.depthwise_conv2d(tf.pad(tf.ones_like(frames[:1, ..., :1]), pad), kernel,
+                                  strides, "VALID")
+  return total / weight
 
 
 @tf.keras.utils.register_keras_serializable(package="apvg_tf")
@@ -60,7 +86,7 @@ class ImageEncoder(tf.keras.layers.Layer):
   def call(self, frames):
     size = self.vgg_input_size
     if frames.shape[1] != size or frames.shape[2] != size:
-      frames = tf.image.resize(frames, [size, size], method="bilinear", antialias=True)
+      frames = antialiased_resize(frames, size)
     x = self.vgg(frames)[vgg_lib.FIRST_FIVE[-1]]
     if self.freeze_vgg:
       # Nothing upstream is trained through a frozen VGG: skip its backward pass.
@@ -202,6 +228,8 @@ class CoarseVideoGenerator(tf.keras.Model):
         freeze_vgg=freeze_vgg, vgg_input_size=self.vgg_input_size,
         channels=self.image_channels, strides=self.image_strides, name="image_encoder")
     self.image_decoder = ImageDecoder(channels=self.decoder_channels, name="image_decoder")
+    # Export switch: Python loops over a static T instead of while loops (the ONNX step).
+    self.unroll = False
 
   # ------------------------------------------------------------------------------ state
 
@@ -220,7 +248,7 @@ class CoarseVideoGenerator(tf.keras.Model):
     batch, steps = shape[0], shape[1]
     features = self.audio_encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
     features = tf.reshape(features, [batch, steps, self.audio_embedding])
-    hidden, h, c = self.lstm(features, initial_state=[h, c])
+    hidden, h, c = run_lstm(self.lstm, features, [h, c], self.unroll)
     maps = tf.reshape(self.audio_map(hidden),
                       [batch, steps, self.map_size, self.map_size, self.audio_map_channels])
     return maps, h, c
@@ -280,6 +308,13 @@ class CoarseVideoGenerator(tf.keras.Model):
         previous = tf.where(own_t[t][:, None, None, None], previous, real_t[t])
       frame = self.decode_frame(maps_t[t], previous, noise_t[t])
       return t + 1, tf.stop_gradient(frame), outputs.write(t, frame)
+
+    if self.unroll and real_previous is None:
+      frames, previous = [], tf.cast(previous_frame, tf.float32)
+      for t in range(audio_maps.shape[1]):
+        previous = self.decode_frame(maps_t[t], previous, noise_t[t])
+        frames.append(previous)
+      return tf.stack(frames, 1), previous
 
     outputs = tf.TensorArray(tf.float32, size=steps,
                              element_shape=[None, self.resolution, self.resolution, 3])

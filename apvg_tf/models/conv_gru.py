@@ -104,6 +104,7 @@ class ConvGRU(tf.keras.layers.Layer):
                             kernel_initializer=kernel_initializer,
                             bias_initializer=bias_initializer, dtype=self.dtype_policy,
                             name="cell")
+    self.unroll = False  # Export switch (see `call`); not part of the config.
 
   def build(self, input_shape):
     input_shape = tf.TensorShape(input_shape)
@@ -129,6 +130,13 @@ class ConvGRU(tf.keras.layers.Layer):
     if initial_state is None:
       initial_state = self.zero_state(shape[0], shape[2], shape[3])
     initial_state = tf.cast(initial_state, self.compute_dtype)
+    if self.unroll:
+      # Export switch: a Python loop over a static T (no while loop in the graph).
+      states, state = [], initial_state
+      for t in range(inputs.shape[1]):
+        state = self.cell(inputs[:, t], state)
+        states.append(state)
+      return tf.stack(states, 1), state
     time_major = tf.transpose(inputs, [1, 0, 2, 3, 4])
     states = tf.scan(lambda state, x: self.cell(x, state), time_major,
                      initializer=initial_state)

@@ -19,6 +19,22 @@ from apvg_tf import skeleton
 KAIMING = "he_normal"  # The paper's Kaiming initialisation.
 
 
+def run_lstm(lstm, inputs, initial_state, unroll=False):
+  """Runs a Keras LSTM layer: ([B, T, F], [h, c]) -> (outputs [B, T, U], h, c).
+
+  With `unroll`, the layer's cell runs in a Python loop over a static T: the same weights and
+  values, but no while loop in the graph, which is how the ONNX export gets a loop-free step.
+  """
+  if not unroll:
+    return lstm(inputs, initial_state=list(initial_state))
+  h, c = initial_state
+  outputs = []
+  for t in range(inputs.shape[1]):
+    output, (h, c) = lstm.cell(inputs[:, t], [h, c])
+    outputs.append(output)
+  return tf.stack(outputs, 1), h, c
+
+
 @tf.keras.utils.register_keras_serializable(package="apvg_tf")
 class MotionEncoder(tf.keras.layers.Layer):
   """1D CNN over one audio window: [N, 84, 87] (bins, columns) -> [N, embedding].
@@ -97,6 +113,7 @@ class KeypointPredictor(tf.keras.Model):
     # plus a learnt bias for the baseline) rather than Kaiming-scaled noise of size ~1.
     self.head = tf.keras.layers.Dense(self.num_keypoints * 2, kernel_initializer="zeros",
                                       name="head")
+    self.unroll = False  # Export switch (see `run_lstm`); not part of the config.
 
   def zero_state(self, batch_size):
     """LSTM state [h, c], each [B, lstm_units] of zeros."""
@@ -125,7 +142,7 @@ class KeypointPredictor(tf.keras.Model):
       features = tf.concat([features, tf.tile(pose[:, None], [batch, steps, 1])], -1)
     if initial_state is None:
       initial_state = self.zero_state(batch)
-    hidden, h, c = self.lstm(features, initial_state=list(initial_state))
+    hidden, h, c = run_lstm(self.lstm, features, initial_state, self.unroll)
     hidden = self.hidden_dropout(hidden, training=training)
     offsets = tf.reshape(self.head(hidden), [batch, steps, self.num_keypoints, 2])
     keypoints = offsets + self.mean_pose if self.mean_pose_condition else offsets

@@ -49,6 +49,14 @@ class PerformanceGenerator(tf.Module):
     self.heatmap_radius, self.heatmap_parts = float(heatmap_radius), bool(heatmap_parts)
     self.resolution = stu.resolution
 
+  def set_unroll(self, unroll):
+    """Python loops instead of while loops in every stage (for a loop-free ONNX step)."""
+    for model in (self.kp, self.cvg):
+      if model is not None:
+        model.unroll = bool(unroll)
+    if self.stu.use_gru:
+      self.stu.gru.unroll = bool(unroll)
+
   @property
   def z_dim(self):
     return self.cvg.z_dim if self.cvg is not None else 1

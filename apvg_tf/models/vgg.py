@@ -203,7 +203,9 @@ class VGGFeatures(tf.keras.layers.Layer):
     self.weights_path = weights_path or None
     self.pretrained = bool(pretrained)
     self._names = names[:max(names.index(n) for n in self.output_layers) + 1]
-    self._mean_bgr = tf.constant(spec["mean_bgr"], tf.float32)
+    # NumPy, made a constant inside each trace: a captured eager tensor would become an
+    # extra input of exported graphs (tf2onnx).
+    self._mean_bgr = np.asarray(spec["mean_bgr"], np.float32)
     shapes = _layer_shapes(backbone)
     self.convs = []
     for name in self._names:
@@ -222,7 +224,7 @@ class VGGFeatures(tf.keras.layers.Layer):
 
   def preprocess(self, images):
     """RGB in [0, 1] -> Caffe input: BGR in [0, 255] minus the mean. [..., 3] -> [..., 3]."""
-    return tf.reverse(tf.cast(images, tf.float32) * 255.0, axis=[-1]) - self._mean_bgr
+    return tf.reverse(tf.cast(images, tf.float32) * 255.0, axis=[-1]) - tf.constant(self._mean_bgr)
 
   def call(self, images):
     """Runs the network.

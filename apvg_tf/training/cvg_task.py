@@ -138,10 +138,15 @@ class CVGTask:
     feed_own = tf.random.uniform([batch_size, steps]) < feed_own_probability
     coarse, _ = self.model.rollout(maps[:, 1:], frames[:, 0], noise,
                                    real_previous=frames[:, :-1], feed_own=feed_own)
-    # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels.
-    l1 = tf.reduce_mean(tf.abs(frames[:, 1:] - coarse), axis=[1, 2, 3, 4])
+    # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels; plus an
+    # L2 term (config): L1's optimum is the per-pixel median, which erases anything that moves
+    # (an arm present at a pixel less than half the time), L2's is the mean (see README).
+    error = frames[:, 1:] - coarse
+    l1 = tf.reduce_mean(tf.abs(error), axis=[1, 2, 3, 4])
+    l2 = tf.reduce_mean(tf.square(error), axis=[1, 2, 3, 4])
     scale = lambda x: tf.nn.compute_average_loss(x, global_batch_size=global_batch_size)
-    out = {"l1": scale(l1), "total": scale(self.cvg.l1_weight * l1),
+    total = self.cvg.l1_weight * l1 + self.cvg.l2_weight * l2
+    out = {"l1": scale(l1), "l2": scale(l2), "total": scale(total),
            "sampling_prob": scale(tf.fill([batch_size], tf.cast(feed_own_probability, tf.float32)))}
     return out, coarse
 

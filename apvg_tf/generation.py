@@ -1,0 +1,160 @@
+"""Music in, performance video out, streamed: the library behind generate.py.
+
+The song is decoded once (float32 mono at 44.1 kHz: 10 MB per minute); everything after that
+runs chunk by chunk of `chunk_frames` video frames, so memory does not grow with the song:
+  CQT columns the chunk's windows need (the CQT layer on the waveform slice plus its context,
+  exact: see `audio.CQT`) -> windows (`audio.frame_windows_tf`, the one framing) -> the
+  model's `step` with the recurrent state carried -> frames piped to ffmpeg.
+The music is muxed in at the end, and the mp4 is renamed into place only when complete.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from apvg_tf import audio, skeleton, video_io
+from apvg_tf.data import manifest as manifest_lib
+from apvg_tf.errors import InputError
+from apvg_tf.serving import NEXT, read_metadata, to_uint8
+
+
+def check_output_folder(path):
+  """InputError unless the folder `path` would be written into exists (None: no output)."""
+  if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+    raise InputError(f"the folder of {path!r} does not exist; create it first")
+
+
+class StreamingCQT:
+  """Log-CQT columns [a, b) of a waveform, computed from the slice around them."""
+
+  def __init__(self, waveform):
+    self.waveform = np.asarray(waveform, np.float32)
+    self.layer = audio.CQT(name="cqt")
+    self.total_columns = audio.num_cqt_columns(len(self.waveform))
+    self.context = self.layer.context_samples
+    self.hop = self.layer.hop_length
+    self._columns = tf.function(lambda x: self.layer(x[None])[0],
+                                input_signature=[tf.TensorSpec([None], tf.float32)])
+
+  def columns(self, first, last):
+    """float32 [last - first, 84]: columns first .. last - 1 (clipped to the song)."""
+    first, last = max(first, 0), min(last, self.total_columns)
+    begin, end = first * self.hop - self.context, last * self.hop + self.context
+    piece = self.waveform[max(begin, 0):max(min(end, len(self.waveform)), 0)]
+    left = max(0, -begin)  # Zeros outside the signal, as the whole transform sees them.
+    piece = np.pad(piece, (left, end - begin - left - len(piece)))
+    context_columns = self.context // self.hop
+    return self._columns(piece).numpy()[context_columns:context_columns + last - first]
+
+
+class SavedModelRunner:
+  """`step` of an exported SavedModel, with NumPy in and out."""
+
+  def __init__(self, model_dir):
+    self.metadata = read_metadata(model_dir)
+    try:
+      self.module = tf.saved_model.load(model_dir)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+      raise InputError(f"{model_dir!r} has no loadable SavedModel ({type(e).__name__}); "
+                       "export it again with export.py") from e
+    self.state_names = self.metadata["state_names"]
+
+  def initial_state(self):
+    state = self.module.signatures["initial_state"]()
+    return {k: state[k].numpy() for k in self.state_names}
+
+  def step(self, windows, noise, state):
+    # The serving signature (what TensorFlow Serving calls), so this path is the deployed one.
+    out = self.module.signatures["step"](windows=tf.constant(windows), noise=tf.constant(noise),
+                                         **{k: tf.constant(v) for k, v in state.items()})
+    return ({k: out[k].numpy() for k in ("frames", "keypoints") if k in out},
+            {k: out[NEXT + k].numpy() for k in self.state_names})
+
+
+def load_runner(model):
+  """A runner for an exported model folder (SavedModel) or `.onnx` file.
+
+  Raises:
+    InputError: if `model` is neither.
+  """
+  if str(model).endswith(".onnx"):
+    from apvg_tf import onnx_export  # pylint: disable=g-import-not-at-top
+    return onnx_export.OnnxRunner(model)
+  return SavedModelRunner(model)
+
+
+def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
+                   skeleton_video=None, progress=True):
+  """Generates the performance video of a waveform.
+
+  Args:
+    runner: from `load_runner`.
+    waveform: float32 [N] mono at 44.1 kHz.
+    out_path: the mp4 to write (H.264 with the music as AAC).
+    seed: seed of the coarse video's noise.
+    keypoints_json: optional path for the keypoint track ({"fps", "keypoints": [T][67][2]}).
+    skeleton_video: optional path for an mp4 of the predicted skeletons, with the music.
+    progress: show a tqdm progress bar with frames/s.
+
+  Returns:
+    dict: frames, seconds, fps.
+
+  Raises:
+    InputError: if the waveform is empty or the output folder does not exist.
+  """
+  meta = runner.metadata
+  fps, chunk, res = meta["fps"], int(meta["chunk_frames"]), int(meta["resolution"])
+  waveform = np.asarray(waveform, np.float32)
+  num_frames = audio.num_video_frames(len(waveform), fps)
+  if num_frames == 0:
+    raise InputError("the audio is empty (0 samples): nothing to perform")
+  for path in (out_path, keypoints_json, skeleton_video):
+    check_output_folder(path)
+  cqt = StreamingCQT(waveform)
+  half = audio.WINDOW_COLUMNS // 2
+  rng = np.random.default_rng(seed)
+  state = runner.initial_state()
+  keypoints = []
+  writers = [video_io.VideoWriter(out_path, fps)]
+  if skeleton_video:
+    writers.append(video_io.VideoWriter(skeleton_video, fps))
+  bar = None
+  if progress:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    bar = tqdm(total=num_frames, unit="frame", desc="generating")
+  try:
+    for start in range(0, num_frames, chunk):
+      frames_idx = np.arange(start, min(start + chunk, num_frames))
+      centers = audio.window_centers(frames_idx, fps)
+      first, last = int(centers[0]) - half, int(centers[-1]) + half + 1
+      columns = cqt.columns(max(first, 0), last)
+      windows = audio.frame_windows_tf(columns, fps, frames_idx, column_offset=max(first, 0),
+                                       total_columns=cqt.total_columns).numpy()
+      noise = rng.standard_normal((1, len(frames_idx), meta["z_dim"])).astype(np.float32)
+      outputs, state = runner.step(windows[None], noise, state)
+      writers[0].write(to_uint8(outputs["frames"][0]))
+      if "keypoints" in outputs:
+        keypoints.append(outputs["keypoints"][0])
+        if skeleton_video:
+          blank = np.full((res, res, 3), 24, np.uint8)
+          writers[1].write(np.stack([skeleton.draw_skeleton(blank, k)
+                                     for k in outputs["keypoints"][0]]))
+      if bar is not None:
+        bar.update(len(frames_idx))
+    for writer in writers:
+      writer.add_audio(waveform)
+      writer.close()
+  except BaseException:
+    for writer in writers:
+      writer.abort()
+    raise
+  finally:
+    if bar is not None:
+      bar.close()
+  if keypoints_json and keypoints:
+    track = np.concatenate(keypoints)
+    manifest_lib.write_json_atomic(keypoints_json, {
+        "fps": fps, "layout": "apvg_tf.skeleton (67 points: body, left hand, right hand)",
+        "keypoints": np.round(track, 5).tolist()})
+  return {"frames": num_frames, "seconds": len(waveform) / audio.SAMPLE_RATE, "fps": fps}
