@@ -151,7 +151,7 @@ def read_metadata(model_dir):
     raise InputError(f"{path!r} is unreadable ({e}); export the model again") from e
 
 
-def export_run(config, workdir, out_dir, *, onnx=False):
+def export_run(config, workdir, out_dir, *, onnx=False, chunk_frames=None):
   """Exports the trained pipeline of a work directory (KP, CVG and STU checkpoints).
 
   Args:
@@ -159,6 +159,8 @@ def export_run(config, workdir, out_dir, *, onnx=False):
     workdir: the run folder.
     out_dir: the SavedModel folder to write (`model.onnx` goes beside it with `onnx`).
     onnx: also write the ONNX step.
+    chunk_frames: frames per step (default `config.eval.chunk_frames`); the ONNX graph is
+      unrolled over this many.
 
   Returns:
     The metadata written to apvg_model.json.
@@ -177,7 +179,8 @@ def export_run(config, workdir, out_dir, *, onnx=False):
       metrics = {k: v for k, v in json.load(f).items() if k != "stages"}
   generator = task.generator()
   module = export_saved_model(generator, manifest, out_dir,
-                              chunk_frames=config.eval.chunk_frames, stu_step=step,
+                              chunk_frames=chunk_frames or config.eval.chunk_frames,
+                              stu_step=step,
                               dataset=manifest.get("source"), metrics=metrics,
                               config=json.loads(config.to_json_best_effort()))
   if onnx:

@@ -121,7 +121,7 @@ def get_config():
   config.stu.disc_channels = (32, 64, 128, 128)
   config.stu.disc_audio_embedding = 128
   config.stu.adversarial_loss = "lsgan"  # bce (the paper's eqs. (5)-(6)) | lsgan | hinge.
-  config.stu.adversarial_weight = 0.05
+  config.stu.adversarial_weight = 0.005  # LSGAN G loss starts near 3: keeps L1 leading.
   config.stu.perceptual_weight = 0.01  # Eq. (7), on Caffe-scaled VGG features.
   config.stu.perceptual_layers = ("conv1_2", "conv2_2", "conv3_1")
   config.stu.l1_weight = 1.0

@@ -44,3 +44,24 @@ def debug_config(dataset_dir, **overrides):
   for key, value in overrides.items():
     config[key] = value
   return config
+
+
+import pytest  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="session")
+def trained_pipeline(tmp_path_factory):
+  """`--config.stage=all` on the debug config, one step per stage (KHP, CVG, STU).
+
+  Shared by the STU and generation tests (training three stages takes about a minute).
+
+  Returns:
+    (workdir, config, per-stage results of train_and_evaluate).
+  """
+  from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
+  base = tmp_path_factory.mktemp("pipeline")
+  dataset = write_random_dataset(base / "data", seconds=3.0, resolution=64)
+  config = debug_config(dataset, stage="all", num_train_steps=1)
+  config.eval.checkpoint = "latest"
+  workdir = str(base / "run")
+  return workdir, config, trainer.train_and_evaluate(config, workdir)

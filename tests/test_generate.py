@@ -10,26 +10,21 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from apvg_tf import audio, generation, serving
+from apvg_tf import audio, data, generation, serving
 from apvg_tf.training import trainer
-from conftest import ROOT, debug_config, write_random_dataset
+from conftest import ROOT
 
 CHUNK = 4  # Frames per step: the ONNX graph unrolls this many, so keep it small here.
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-  """A debug run of the three stages, exported as SavedModel + ONNX."""
-  base = tmp_path_factory.mktemp("generate")
-  dataset = write_random_dataset(base / "data", seconds=2.0, resolution=64)
-  config = debug_config(dataset, stage="all", num_train_steps=1)
-  config.eval.chunk_frames = CHUNK
-  config.eval.checkpoint = "latest"
-  trainer.train_and_evaluate(config, str(base / "run"))
-  out = str(base / "model")
-  meta = serving.export_run(config, str(base / "run"), out, onnx=True)
-  task, _ = trainer.restore(config, str(base / "run"), "stu")
-  return out, meta, task.generator()
+def exported(trained_pipeline, tmp_path_factory):
+  """The debug run of the three stages (conftest), exported as SavedModel + ONNX."""
+  workdir, config, _ = trained_pipeline
+  out = str(tmp_path_factory.mktemp("export") / "model")
+  meta = serving.export_run(config, workdir, out, onnx=True, chunk_frames=CHUNK)
+  task, _ = trainer.restore(config, workdir, "stu")
+  return out, meta, task.generator(), config
 
 
 def _fresh_windows(frames=CHUNK):
@@ -40,7 +35,7 @@ def _fresh_windows(frames=CHUNK):
 
 
 def test_saved_model_has_the_contract_signatures(exported):
-  out, meta, _ = exported
+  out, meta, _, _ = exported
   loaded = tf.saved_model.load(out)
   assert set(loaded.signatures) == {"generate", "step", "initial_state"}
   wave = tf.constant(np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1)
@@ -58,11 +53,11 @@ def test_saved_model_has_the_contract_signatures(exported):
 
 
 def test_saved_model_equals_the_in_memory_model(exported):
-  out, _, generator = exported
+  out, _, generator, config = exported
   runner = generation.SavedModelRunner(out)
   windows, noise = _fresh_windows()
-  module = serving.ServingModule(generator, json.load(open(
-      os.path.join(os.path.dirname(out), "data", "manifest.json"))), chunk_frames=CHUNK)
+  module = serving.ServingModule(generator, data.load_manifest(config.dataset_dir),
+                                 chunk_frames=CHUNK)
   state = runner.initial_state()
   expected = module.step(tf.constant(windows), tf.constant(noise),
                          *[tf.constant(state[k]) for k in runner.state_names])
@@ -74,7 +69,7 @@ def test_saved_model_equals_the_in_memory_model(exported):
 
 
 def test_onnx_runtime_agrees_with_the_saved_model(exported):
-  out, _, _ = exported
+  out, _, _, _ = exported
   saved, onnx = (generation.load_runner(out),
                  generation.load_runner(os.path.join(out, "model.onnx")))
   state_a, state_b = saved.initial_state(), onnx.initial_state()
@@ -105,7 +100,7 @@ def _run(*args):
 
 
 def test_generate_writes_the_music_video_and_the_keypoint_track(exported, tmp_path):
-  out, meta, _ = exported
+  out, meta, _, _ = exported
   song = str(tmp_path / "song.wav")
   seconds = 1.5
   t = np.arange(int(seconds * 44100)) / 44100
@@ -131,7 +126,7 @@ def test_generate_writes_the_music_video_and_the_keypoint_track(exported, tmp_pa
                                                     (44100, 1, 10.0)])
 def test_valid_audio_of_any_rate_and_silence_gives_a_video(exported, tmp_path, rate, channels,
                                                            seconds):
-  out, meta, _ = exported
+  out, meta, _, _ = exported
   path = str(tmp_path / "in.wav")
   samples = np.zeros((int(rate * seconds), channels), np.float32)  # Silence: at rest.
   if seconds < 1:
@@ -166,7 +161,7 @@ def _write_bad(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated", "empty", "out_folder",
                                   "model"])
 def test_bad_input_exits_2_with_one_line_and_no_output(exported, tmp_path, kind):
-  out, _, _ = exported
+  out, _, _, _ = exported
   good = str(tmp_path / "good.wav")
   soundfile.write(good, 0.1 * np.ones(4410, np.float32), 44100)
   song = good if kind in ("out_folder", "model") else _write_bad(tmp_path, kind)

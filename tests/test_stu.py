@@ -176,11 +176,8 @@ def dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_all(dataset, tmp_path_factory):
-  """`--config.stage=all` on the debug config: KHP, CVG and STU, one step each."""
-  workdir = str(tmp_path_factory.mktemp("stu_run"))
-  config = debug_config(dataset, stage="all", num_train_steps=1)
-  return workdir, config, trainer.train_and_evaluate(config, workdir)
+def trained_all(trained_pipeline):
+  return trained_pipeline
 
 
 def test_stage_all_trains_the_three_stages_end_to_end(trained_all):
@@ -196,7 +193,6 @@ def test_stage_all_trains_the_three_stages_end_to_end(trained_all):
 
 def test_evaluate_reports_the_final_video(trained_all):
   workdir, config, _ = trained_all
-  config.eval.checkpoint = "latest"
   result = evaluate_lib.evaluate(config, workdir)
   with open(os.path.join(workdir, "metrics.json")) as f:
     assert json.load(f) == result

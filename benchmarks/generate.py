@@ -1,0 +1,139 @@
+"""Benchmark: end-to-end generation frames/s (TF, SavedModel, ONNX Runtime) and peak memory.
+
+  python benchmarks/generate.py [--model=saved_models/demo_cello] [--seconds=20]
+      [--config=configs/synth_cello.py --workdir=RUN] [--memory_minutes=1,10]
+
+End to end = from the decoded waveform to the finished mp4 with the music: streaming CQT,
+framing, the model's step, H.264 encoding (apvg_tf.generation.generate_video), on the same
+`--seconds` of music for each runtime:
+  tf           the in-memory models (tf.function of PerformanceGenerator.step), when
+               --config and --workdir name the trained run the model was exported from
+  saved_model  the exported SavedModel's `step` signature
+  onnx         model.onnx beside it, in ONNX Runtime (CPU)
+Peak memory: generate.py on 1 and 10 minutes of music in a fresh process each, with the
+faster exported runtime; the maximum resident set size of that process.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import apvg_tf  # noqa: F401  pylint: disable=g-bad-import-order,unused-import
+from absl import app, flags
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from apvg_tf import generation, serving
+from benchmarks import common
+
+_OUT = flags.DEFINE_string("out", "outputs/benchmarks", "Folder for the JSON results.")
+_MODEL = flags.DEFINE_string("model", "saved_models/demo_cello", "Exported model folder.")
+_SECONDS = flags.DEFINE_float("seconds", 20.0, "Seconds of music per speed measurement.")
+_CONFIG = flags.DEFINE_string("config", None, "Config of the run (for the in-memory tf row).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run (for the in-memory tf row).")
+_MEMORY = flags.DEFINE_list("memory_minutes", ["1", "10"],
+                            "Minutes of music for the peak-memory runs (empty: skip).")
+
+
+class _InMemoryRunner:
+  """The trained models of a run, through the ServingModule's step (no export)."""
+
+  def __init__(self, config_path, workdir, metadata):
+    from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+    from apvg_tf import data  # pylint: disable=g-import-not-at-top
+    from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
+    config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
+        "config", config_path).get_config()
+    task, _ = trainer.restore(config, workdir, "stu")
+    self.module = serving.ServingModule(task.generator(), data.load_manifest(config.dataset_dir),
+                                        chunk_frames=metadata["chunk_frames"])
+    self.metadata = metadata
+    self.state_names = self.module.state_names
+
+  def initial_state(self):
+    state = self.module.initial_state()
+    return {k: state[k].numpy() for k in self.state_names}
+
+  def step(self, windows, noise, state):
+    out = self.module.step(tf.constant(windows), tf.constant(noise),
+                           *[tf.constant(state[k]) for k in self.state_names])
+    return ({k: out[k].numpy() for k in ("frames", "keypoints") if k in out},
+            {k: out[serving.NEXT + k].numpy() for k in self.state_names})
+
+
+def _music(seconds, seed=0):
+  """A test signal with notes and silences (float32 mono, 44.1 kHz)."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(int(seconds * 44100)) / 44100
+  pitch = 110 * 2 ** (rng.integers(0, 24, int(seconds * 2) + 1) / 12)
+  f = pitch[(t * 2).astype(int)]
+  gate = (np.sin(2 * np.pi * 0.25 * t) > -0.7).astype(np.float32)
+  return (0.2 * gate * np.sin(2 * np.pi * np.cumsum(f) / 44100)).astype(np.float32)
+
+
+def _speed(runner, seconds, folder):
+  wave = _music(seconds)
+  generation.generate_video(runner, wave[:44100], os.path.join(folder, "warmup.mp4"),
+                            progress=False)
+  start = time.perf_counter()
+  result = generation.generate_video(runner, wave, os.path.join(folder, "out.mp4"),
+                                     progress=False)
+  return result["frames"] / (time.perf_counter() - start)
+
+
+_CHILD = """
+import atexit, resource, runpy, sys
+atexit.register(lambda: print("PEAK_KB=%d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                              file=sys.stderr))
+sys.argv = ["generate.py"] + sys.argv[1:]
+runpy.run_path("generate.py", run_name="__main__")
+"""
+
+
+def _peak_memory_mb(model, minutes, folder):
+  """Peak resident memory of generate.py on `minutes` of music, in its own process."""
+  path = os.path.join(folder, f"music_{minutes:g}.wav")
+  soundfile.write(path, _music(float(minutes) * 60, seed=1), 44100)
+  result = subprocess.run([sys.executable, "-c", _CHILD, f"--model={model}", f"--audio={path}",
+                           f"--out={os.path.join(folder, 'mem.mp4')}"],
+                          capture_output=True, text=True, check=False,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  if result.returncode:
+    raise RuntimeError(result.stderr[-2000:])
+  peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_KB=")][-1]
+  return int(peak.split("=")[1]) / 1024.0
+
+
+def main(argv):
+  del argv
+  meta = serving.read_metadata(_MODEL.value)
+  runners = {}
+  if _CONFIG.value and _WORKDIR.value:
+    runners["tf"] = _InMemoryRunner(_CONFIG.value, _WORKDIR.value, meta)
+  runners["saved_model"] = generation.load_runner(_MODEL.value)
+  onnx_path = os.path.join(_MODEL.value, "model.onnx")
+  if os.path.isfile(onnx_path):
+    runners["onnx"] = generation.load_runner(onnx_path)
+  rows = []
+  with tempfile.TemporaryDirectory() as folder:
+    speeds = {}
+    for name, runner in runners.items():
+      speeds[name] = _speed(runner, _SECONDS.value, folder)
+      rows.append({"measure": f"end-to-end frames/s, {name}", "value": speeds[name],
+                   "resolution": meta["resolution"], "seconds": _SECONDS.value})
+    fastest = max((k for k in speeds if k != "tf"), key=speeds.get)
+    model = onnx_path if fastest == "onnx" else _MODEL.value
+    for minutes in (float(m) for m in _MEMORY.value if m):
+      rows.append({"measure": f"peak memory MB, {minutes:g} min of music ({fastest})",
+                   "value": _peak_memory_mb(model, minutes, folder),
+                   "resolution": meta["resolution"], "seconds": minutes * 60})
+  common.report("generate", rows, _OUT.value, ["measure", "value", "resolution", "seconds"])
+
+
+if __name__ == "__main__":
+  app.run(main)
