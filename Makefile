@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 OUT ?= outputs
 
-.PHONY: setup system-deps test demo benchmarks clean
+.PHONY: setup system-deps test demo synth-demo benchmarks clean
 
 setup: $(STAMP) system-deps
 
@@ -35,17 +35,26 @@ system-deps:
 test: setup
 	$(PY) -m pytest -q tests
 
-# The main job on the built-in default: a virtual cellist playing generated music.
+# The main job on the built-in default: music in (a held-out piece of the virtual cellist,
+# assets/cello_demo.ogg) -> performance video out, with the shipped demo model.
 demo: setup
 	@mkdir -p $(OUT)
-	$(PY) preprocess.py synth --instrument=cello --minutes=0.5 --resolution=128 \
-	  --out=$(OUT)/demo_cello_data --preview=$(OUT)/demo_cello.mp4
+	$(PY) generate.py --audio=assets/cello_demo.ogg --out=$(OUT)/demo_cello.mp4
 	@echo "wrote $(OUT)/demo_cello.mp4"
+
+# The virtual performer itself: generated music, rendered performer, true keypoints drawn.
+synth-demo: setup
+	@mkdir -p $(OUT)
+	$(PY) preprocess.py synth --instrument=cello --minutes=0.5 --resolution=128 \
+	  --out=$(OUT)/synth_cello_data --preview=$(OUT)/synth_cello.mp4
+	@echo "wrote $(OUT)/synth_cello.mp4"
 
 benchmarks: setup
 	$(PY) benchmarks/data_pipeline.py --out=$(OUT)/benchmarks
 	$(PY) benchmarks/khp.py --out=$(OUT)/benchmarks
 	$(PY) benchmarks/cvg.py --out=$(OUT)/benchmarks
+	$(PY) benchmarks/stu.py --out=$(OUT)/benchmarks
+	$(PY) benchmarks/generate.py --out=$(OUT)/benchmarks
 
 clean:
 	rm -rf $(OUT) .pytest_cache
