@@ -15,7 +15,7 @@ def get_config():
   config.dataset_dir = "data/synth_cello"
   config.seed = 0
   config.strategy = "auto"  # See apvg_tf/strategy.py.
-  config.mixed_precision = False
+  config.mixed_precision = False  # Not wired into the trainer yet (README, Roadmap).
   config.deterministic = False
   config.resolution = 128
 
