@@ -7,6 +7,11 @@ import time
 
 import tensorflow as tf
 
+# The CVG at 256x256: VGG on a 128 downscale, strides 2, 2 to the same 8x8 map, one more
+# upsampling (benchmarks/cvg.py and stu.py).
+CVG_OVERRIDES_256 = {"vgg_input_size": 128, "image_strides": (2, 2),
+                     "decoder_channels": (128, 64, 32, 16)}
+
 
 def train_steps_per_second(task, dataset_dir, config, steps, warmup=2):
   """Times a stage's train step on a dataset (after `warmup` untimed steps).

@@ -34,9 +34,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Confi
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed training steps (0: skip training).")
 _FRAMES = flags.DEFINE_integer("frames", 300, "Frames generated per inference measurement.")
 
-# At 256x256: VGG on a 128 downscale, strides 2, 2 to the same 8x8 map, one more upsampling.
-OVERRIDES_256 = {"vgg_input_size": 128, "image_strides": (2, 2),
-                 "decoder_channels": (128, 64, 32, 16)}
+OVERRIDES_256 = common.CVG_OVERRIDES_256
 
 
 def inference_frames_per_second(cvg_config, resolution, chunk_frames, num_frames):

@@ -25,7 +25,6 @@ from apvg_tf.models import coarse_video_generator, keypoint_predictor, performan
 from apvg_tf.models import structured_temporal_unet
 from apvg_tf.training import stu_task
 from benchmarks import common
-from benchmarks.cvg import OVERRIDES_256
 
 _OUT = flags.DEFINE_string("out", "outputs/benchmarks", "Folder for the JSON results.")
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/synth_cello.py", "Config to time.")
@@ -43,7 +42,7 @@ def main(argv):
     if resolution == 256:
       stu_config.encoder_channels = tuple(stu_config.encoder_channels) + (
           stu_config.encoder_channels[-1],)
-      cvg_config.update(OVERRIDES_256)
+      cvg_config.update(common.CVG_OVERRIDES_256)
     channels = stu_task.heatmap_channels(stu_config)
     stu = structured_temporal_unet.structured_temporal_unet_from_config(
         stu_config, resolution, channels)
