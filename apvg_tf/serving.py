@@ -59,7 +59,7 @@ class ServingModule(tf.Module):
     example = generator.initial_state(1)
     self.state_names = tuple(k for k in STATE_KEYS if k in example)
     self.state_shapes = {k: [int(d) for d in example[k].shape] for k in self.state_names}
-    res, z = self.resolution, generator.z_dim
+    z = generator.z_dim
     state_specs = [tf.TensorSpec(self.state_shapes[k], tf.float32, name=k)
                    for k in self.state_names]
     self.step = tf.function(self._step, input_signature=[
@@ -68,7 +68,6 @@ class ServingModule(tf.Module):
     self.initial_state = tf.function(self._initial_state, input_signature=[])
     self.generate = tf.function(self._generate, input_signature=[
         tf.TensorSpec([None], tf.float32, name="waveform")])
-    del res
 
   def _initial_state(self):
     return self.generator.initial_state(1)
