@@ -1,6 +1,7 @@
 """Evaluates a trained run: writes <workdir>/metrics.json (DESIGN.md metric names).
 
   python evaluate.py --config=configs/default.py --workdir=runs/cello [--split=test]
+      [--stages=khp,cvg,stu]
 """
 
 import apvg_tf  # noqa: F401  pylint: disable=unused-import  (selects Keras 2 first)
@@ -14,12 +15,13 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder written by train.py.")
 _SPLIT = flags.DEFINE_string("split", None, "Split to evaluate (default: config.eval.split).")
+_STAGES = flags.DEFINE_list("stages", None, "Stages to evaluate (default: every trained one).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
   del argv
-  evaluate_lib.evaluate(_CONFIG.value, _WORKDIR.value, _SPLIT.value)
+  evaluate_lib.evaluate(_CONFIG.value, _WORKDIR.value, _SPLIT.value, _STAGES.value)
 
 
 if __name__ == "__main__":

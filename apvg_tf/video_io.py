@@ -19,6 +19,7 @@ import numpy as np
 from apvg_tf.errors import InputError
 
 DEFAULT_SAMPLE_RATE = 44100
+_AUDIO_BLOCK = 1 << 20  # Samples written to the soundtrack at a time.
 
 
 def ffmpeg_exe():
@@ -128,8 +129,12 @@ class VideoWriter:
       if self._process.wait() != 0:
         raise RuntimeError(f"ffmpeg failed writing {self.path}: {error[-500:]}")
       if self._audio:
-        soundfile.write(self._audio_tmp, np.clip(np.concatenate(self._audio), -1, 1),
-                        self._sample_rate, subtype="PCM_16")
+        # Block by block: a 10-minute soundtrack is never copied whole.
+        with soundfile.SoundFile(self._audio_tmp, "w", self._sample_rate, 1,
+                                 subtype="PCM_16") as sound:
+          for piece in self._audio:
+            for start in range(0, len(piece), _AUDIO_BLOCK):
+              sound.write(np.clip(piece[start:start + _AUDIO_BLOCK], -1, 1))
         command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-i", self._video_tmp,
                    "-i", self._audio_tmp, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
                    "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", self._final_tmp]

@@ -8,7 +8,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_variant(config_path, workdir, overrides, split="test"):
+def run_variant(config_path, workdir, overrides, split="test", stages=None):
   """Trains and evaluates one variant through the public entry points.
 
   Args:
@@ -16,13 +16,15 @@ def run_variant(config_path, workdir, overrides, split="test"):
     workdir: the variant's run folder (a finished run is not retrained: train.py resumes).
     overrides: dict of --config.KEY=VALUE overrides.
     split: split to evaluate.
+    stages: optional list of the stages to evaluate (default: every trained one).
 
   Returns:
     The variant's metrics dict (<workdir>/metrics.json).
   """
   flags = [f"--config={config_path}", f"--workdir={workdir}"] + [
       f"--config.{k}={v}" for k, v in overrides.items()]
-  for program, extra in (("train.py", []), ("evaluate.py", [f"--split={split}"])):
+  evaluate_flags = [f"--split={split}"] + ([f"--stages={','.join(stages)}"] if stages else [])
+  for program, extra in (("train.py", []), ("evaluate.py", evaluate_flags)):
     command = [sys.executable, os.path.join(ROOT, program)] + flags + extra
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
@@ -35,7 +37,7 @@ def markdown_table(rows, columns):
   lines = ["| variant | " + " | ".join(columns) + " |",
            "|---|" + "---|" * len(columns)]
   for name, metrics in rows:
-    cells = [f"{metrics[c]:.4f}" if isinstance(metrics.get(c), float) else str(metrics.get(c))
-             for c in columns]
+    cells = [f"{metrics[c]:.4f}" if isinstance(metrics.get(c), float) else
+             str(metrics.get(c, "")) for c in columns]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   return "\n".join(lines)

@@ -258,6 +258,26 @@ def test_compressed_formats_through_ffmpeg(tmp_path, name, arguments):
   assert_is_tone(decode.load_waveform(path), 1.0, exact=False)
 
 
+@pytest.mark.parametrize("decoder", ["soundfile", "tfio", "ffmpeg"])
+@pytest.mark.parametrize("rate", [SR, 48000])
+def test_streamed_decoding_equals_one_shot(tmp_path, monkeypatch, decoder, rate):
+  # Blocks of 1000 frames (the real ones are 2^20): downmixing and soxr_hq resampling block
+  # by block must give what one pass over the whole stereo file gives.
+  monkeypatch.setattr(decode, "_BLOCK_FRAMES", 1000)
+  rng = np.random.default_rng(0)
+  stereo = (0.3 * rng.standard_normal((int(0.5 * rate) + 123, 2))).astype(np.float32)
+  path = str(tmp_path / "a.wav")
+  soundfile.write(path, stereo, rate, subtype="FLOAT")
+  got_rate, blocks = getattr(decode, "_decode_" + decoder)(path)
+  assert got_rate == rate
+  got = decode._mono(path, rate, SR, next(blocks), blocks)  # pylint: disable=protected-access
+  want = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
+  if rate != SR:
+    want = librosa.resample(want, orig_sr=rate, target_sr=SR, res_type="soxr_hq")
+  assert got.dtype == np.float32 and got.shape == want.shape
+  np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_fixture_video_audio_track():
   if not os.path.exists(VIDEO):
     pytest.skip(f"{VIDEO} is absent (shared fixtures not installed)")

@@ -203,6 +203,15 @@ def test_evaluate_reports_the_final_video(trained_all):
   assert os.path.getsize(os.path.join(workdir, "stu", "eval_test", "preview.mp4")) > 0
 
 
+def test_evaluate_only_the_stages_asked_for(trained_all):
+  # The ablation scripts share one KHP and CVG: they evaluate the STU alone.
+  workdir, config, _ = trained_all
+  result = evaluate_lib.evaluate(config, workdir, stages=["stu"])
+  assert set(result["stages"]) == {"stu"} and "khp_step" not in result
+  with pytest.raises(InputError, match="no nonexistent checkpoint"):
+    evaluate_lib.evaluate(config, workdir, stages=["nonexistent"])
+
+
 def test_stu_without_earlier_stages_says_what_to_train(dataset, tmp_path):
   config = debug_config(dataset, stage="stu", num_train_steps=1)
   with pytest.raises(InputError, match="has no khp checkpoint"):

@@ -1,11 +1,12 @@
 """Decoding audio files into mono waveforms at the feature sample rate.
 
-`load_waveform` (NumPy, any file) reads WAV, FLAC, OGG/Vorbis and MP3 with tensorflow-io,
-falling back to soundfile and then ffmpeg when tensorflow-io cannot read a file (odd WAV
-subtypes, 64-bit floats); everything else (mp4, m4a, mov, mkv, webm, aac, ..., including the
-audio track of a video) goes through the ffmpeg binary of the `imageio-ffmpeg` wheel. The
-result is downmixed (mean of the channels) and resampled with soxr (`soxr_hq`). Every problem
-with the file raises `apvg_tf.errors.InputError` with a one-line message.
+`load_waveform` (NumPy, any file) reads WAV, FLAC, OGG/Vorbis and MP3 with libsndfile
+(soundfile), falling back to tensorflow-io and then ffmpeg when it cannot read a file;
+everything else (mp4, m4a, mov, mkv, webm, aac, ..., including the audio track of a video)
+goes through the ffmpeg binary of the `imageio-ffmpeg` wheel. Every decoder streams: blocks
+are downmixed (mean of the channels) and resampled with soxr (`soxr_hq`, streamed) as they
+arrive, so a long song costs its 44.1 kHz waveform and one block, not copies of the file.
+Every problem with the file raises `apvg_tf.errors.InputError` with a one-line message.
 
 `decode_waveform_tf` decodes encoded bytes inside a TensorFlow graph (tf.data), reading the
 sample rate from the file header with TensorFlow string ops.
@@ -14,6 +15,7 @@ sample rate from the file header with TensorFlow string ops.
 import os
 import re
 import subprocess
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +28,8 @@ _TFIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3")
 _WAV_EXTENSIONS = (".wav", ".wave")
 # Placeholder data sizes that streaming writers leave in WAV headers.
 _UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
+# Frames decoded at a time (memory: one block besides the result).
+_BLOCK_FRAMES = 1 << 20
 
 
 class _NoAudioTrack(Exception):
@@ -61,7 +65,9 @@ def load_waveform(path, sample_rate=params.SAMPLE_RATE):
   extension = os.path.splitext(path)[1].lower()
   decoders = [_decode_ffmpeg]
   if extension in _TFIO_EXTENSIONS:
-    decoders = [_decode_tfio, _decode_soundfile, _decode_ffmpeg]
+    # libsndfile first: it reads from disk block by block, where tensorflow-io holds the
+    # whole file in memory.
+    decoders = [_decode_soundfile, _decode_tfio, _decode_ffmpeg]
   if extension in _WAV_EXTENSIONS:
     header = _read_wav_header(path)
     if header is not None:
@@ -73,7 +79,8 @@ def load_waveform(path, sample_rate=params.SAMPLE_RATE):
   failures = []
   for decoder in decoders:
     try:
-      samples, rate = decoder(path)
+      rate, blocks = decoder(path)
+      first = next(blocks, None)  # A decoder that cannot read the start hands over to the next.
       break
     except _NoAudioTrack:
       raise errors.InputError(
@@ -85,19 +92,60 @@ def load_waveform(path, sample_rate=params.SAMPLE_RATE):
       failures.append(f"{decoder.__name__.replace('_decode_', '')}: {_first_line(e)}")
   else:
     raise errors.InputError(_undecodable_message(path, failures))
+  return _mono(path, rate, int(sample_rate), first, blocks)
 
-  if samples.size == 0:
-    raise errors.InputError(
-        f"{path} contains no audio samples (length 0); pass a non-empty recording.")
-  if not np.all(np.isfinite(samples)):
-    raise errors.InputError(
-        f"{path} contains NaN or infinite sample values, so it is corrupt; re-export it "
-        "(e.g. as 16-bit WAV) and try again.")
-  mono = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+def _mono(path, rate, sample_rate, first, blocks):
+  """Downmixes and resamples decoded blocks one at a time.
+
+  Memory is the result plus one block, whatever the file's length, rate and channel count:
+  a 10-minute song costs its 44.1 kHz float32 waveform (106 MB) and nothing more.
+
+  Args:
+    path: the file (for messages).
+    rate: its sample rate.
+    sample_rate: the rate to return.
+    first: the first block, float32 [n, C], or None if the file has no samples.
+    blocks: iterator over the remaining blocks.
+
+  Returns:
+    float32 [N] at `sample_rate`.
+  """
+  resampler = None
   if rate != sample_rate:
-    import librosa  # pylint: disable=g-import-not-at-top  (slow import, only needed here)
-    mono = librosa.resample(mono, orig_sr=rate, target_sr=int(sample_rate), res_type="soxr_hq")
-  return np.ascontiguousarray(mono, dtype=np.float32)
+    import soxr  # pylint: disable=g-import-not-at-top  (librosa's soxr_hq, streamed)
+    resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+  read, written, block = 0, 0, first
+  # The mono blocks go to a temporary file and come back as one array: freed blocks would
+  # otherwise stay in the heap beside the result (glibc does not return them), doubling the
+  # peak for a long song.
+  with tempfile.TemporaryFile() as spool:
+    while block is not None:
+      if not np.all(np.isfinite(block)):
+        raise errors.InputError(
+            f"{path} contains NaN or infinite sample values, so it is corrupt; re-export it "
+            "(e.g. as 16-bit WAV) and try again.")
+      read += len(block)
+      try:
+        following = next(blocks, None)
+      except Exception as e:  # pylint: disable=broad-except  (decoders raise anything)
+        raise errors.InputError(
+            f"{path} could not be decoded after {read / rate:.1f} s ({_first_line(e)}); the "
+            "file is truncated or corrupt: re-export it and try again.") from None
+      mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+      if resampler is not None:
+        mono = resampler.resample_chunk(mono, last=following is None)
+      spool.write(np.ascontiguousarray(mono, np.float32).tobytes())
+      written += len(mono)
+      block = following
+    if read == 0:
+      raise errors.InputError(
+          f"{path} contains no audio samples (length 0); pass a non-empty recording.")
+    # The length librosa.resample gives (ceil(N * ratio)); the stream may end a sample short.
+    length = read if resampler is None else int(np.ceil(read * sample_rate / rate))
+    spool.write(np.zeros(max(length - written, 0), np.float32).tobytes())
+    spool.seek(0)
+    return np.fromfile(spool, dtype=np.float32, count=length)
 
 
 def _first_line(exception):
@@ -121,18 +169,33 @@ def _to_float32(samples):
 
 
 def _decode_tfio(path):
-  """tensorflow-io decoder: (float32 [N, C], rate)."""
+  """tensorflow-io decoder: (rate, iterator of float32 [n, C] blocks), read lazily."""
   import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top  (slow import)
   audio = tfio.audio.AudioIOTensor(path)
-  samples = _to_float32(audio.to_tensor().numpy())
-  return samples.reshape(samples.shape[0], -1), int(audio.rate.numpy())
+  frames = int(audio.shape[0])
+
+  def blocks():
+    for start in range(0, frames, _BLOCK_FRAMES):
+      samples = _to_float32(audio[start:start + _BLOCK_FRAMES].numpy())
+      yield samples.reshape(samples.shape[0], -1)
+
+  return int(audio.rate.numpy()), blocks()
 
 
 def _decode_soundfile(path):
-  """libsndfile decoder: (float32 [N, C], rate)."""
+  """libsndfile decoder: (rate, iterator of float32 [n, C] blocks)."""
   import soundfile  # pylint: disable=g-import-not-at-top
-  samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-  return samples, int(rate)
+  sound = soundfile.SoundFile(path)
+
+  def blocks():
+    with sound:
+      while True:
+        samples = sound.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+        if not len(samples):
+          return
+        yield samples
+
+  return int(sound.samplerate), blocks()
 
 
 def _ffmpeg_exe():
@@ -146,41 +209,62 @@ def _ffmpeg_exe():
 
 
 def _decode_ffmpeg(path):
-  """ffmpeg decoder: the first audio stream at its own rate and channel count.
+  """ffmpeg decoder: the first audio stream at its own rate and channel count, streamed.
 
   ffmpeg writes float32 WAV to a pipe, so the header tells the channel count and rate
   without parsing ffmpeg's log (channel layout names vary).
 
   Returns:
-    (float32 [N, C], rate).
+    (rate, iterator of float32 [n, C] blocks).
   """
   command = [_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
              "-map", "0:a:0", "-vn", "-sn", "-dn", "-f", "wav", "-c:a", "pcm_f32le", "-"]
-  result = subprocess.run(command, capture_output=True, check=False)
-  log = result.stderr.decode("utf-8", "replace")
-  if result.returncode != 0:
-    if "matches no streams" in log:
+  log = tempfile.TemporaryFile()  # A file, not a pipe: ffmpeg never blocks on its log.
+  process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+
+  def fail():
+    process.stdout.close()
+    code = process.wait()
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace")
+    log.close()
+    if "matches no streams" in text:
       raise _NoAudioTrack()
-    lines = [line for line in log.splitlines() if line.strip()]
-    raise RuntimeError(lines[-1] if lines else f"ffmpeg exited with {result.returncode}")
-  data = result.stdout
-  channels, rate, payload = None, None, None
-  position = 12
-  while position + 8 <= len(data):
-    chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8],
-                                                              "little")
-    if chunk == b"fmt ":
-      channels = int.from_bytes(data[position + 10:position + 12], "little")
-      rate = int.from_bytes(data[position + 12:position + 16], "little")
-    elif chunk == b"data":
-      payload = data[position + 8:]  # the size field is a placeholder on a pipe
+    lines = [line for line in text.splitlines() if line.strip()]
+    raise RuntimeError(lines[-1] if lines else f"ffmpeg exited with {code} and no audio")
+
+  channels = rate = None
+  if process.stdout.read(12)[:4] != b"RIFF":
+    fail()
+  while True:
+    head = process.stdout.read(8)
+    if len(head) < 8:
+      fail()
+    chunk, size = head[:4], int.from_bytes(head[4:], "little")
+    if chunk == b"data":  # Its size field is a placeholder on a pipe: read to the end.
       break
-    position += 8 + size + (size & 1)
-  if data[:4] != b"RIFF" or not channels or not rate or payload is None:
-    raise RuntimeError("ffmpeg produced no readable audio")
-  frames = len(payload) // (4 * channels)
-  samples = np.frombuffer(payload[:frames * 4 * channels], dtype="<f4")
-  return samples.reshape(frames, channels).astype(np.float32), rate
+    body = process.stdout.read(size + (size & 1))
+    if chunk == b"fmt " and len(body) >= 8:
+      channels = int.from_bytes(body[2:4], "little")
+      rate = int.from_bytes(body[4:8], "little")
+  if not channels or not rate:
+    fail()
+
+  def blocks():
+    frame_bytes, rest = 4 * channels, b""
+    while True:
+      data = rest + process.stdout.read(_BLOCK_FRAMES * frame_bytes)
+      usable = len(data) // frame_bytes * frame_bytes
+      if usable:
+        yield np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)
+      rest = data[usable:]
+      if len(data) == len(rest):  # End of the stream.
+        break
+    if process.wait() != 0:
+      fail()
+    log.close()
+
+  return rate, blocks()
 
 
 def _read_wav_header(path):

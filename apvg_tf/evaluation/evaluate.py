@@ -26,10 +26,10 @@ def trained_stages(workdir):
                                                   "checkpoints"))]
 
 
-def evaluate(config, workdir, split=None):
+def evaluate(config, workdir, split=None, stages=None):
   """Evaluates the stages trained in `workdir` and writes `<workdir>/metrics.json`.
 
-  Every stage with a checkpoint is evaluated (KHP: keypoint metrics; CVG: coarse-video
+  Every stage with a checkpoint (or those of `stages`) is evaluated (KHP: keypoint metrics; CVG: coarse-video
   metrics; STU: the final video of the whole pipeline). Their metrics are merged into one
   dict, later stages winning (so `psnr` is the final video's once the STU is trained), with
   `<stage>_step` for each and every stage's own metrics under `stages`.
@@ -38,19 +38,27 @@ def evaluate(config, workdir, split=None):
     config: the run's config.
     workdir: the run folder (checkpoints per stage).
     split: split to evaluate (default `config.eval.split`).
+    stages: optional subset of the trained stages to evaluate (e.g. ["stu"] for ablations
+      that share their KHP and CVG).
 
   Returns:
     The metrics dict that was written.
 
   Raises:
-    InputError: if no stage has a checkpoint, or the split is missing or empty.
+    InputError: if no stage has a checkpoint, a stage asked for has none, or the split is
+      missing or empty.
   """
   split = split or config.eval.split
-  stages = trained_stages(workdir)
-  if not stages:
+  trained = trained_stages(workdir)
+  if not trained:
     raise InputError(f"{workdir!r} has no checkpoint of any stage (khp, cvg, stu); train one "
                      f"first: python train.py --config=... --workdir={workdir} "
                      "--config.stage=khp")
+  missing = [s for s in stages or () if s not in trained]
+  if missing:
+    raise InputError(f"{workdir!r} has no {missing[0]} checkpoint (trained: "
+                     f"{', '.join(trained)}); train it first or leave it out of --stages")
+  stages = [s for s in trained if s in stages] if stages else trained
   metrics, per_stage = {"split": split}, {}
   for stage in stages:
     task, step = trainer.restore(config, workdir, stage)
