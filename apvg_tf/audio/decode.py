@@ -252,17 +252,22 @@ def _decode_ffmpeg(path):
 
   def blocks():
     frame_bytes, rest = 4 * channels, b""
-    while True:
-      data = rest + process.stdout.read(_BLOCK_FRAMES * frame_bytes)
-      usable = len(data) // frame_bytes * frame_bytes
-      if usable:
-        yield np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)
-      rest = data[usable:]
-      if len(data) == len(rest):  # End of the stream.
-        break
-    if process.wait() != 0:
-      fail()
-    log.close()
+    try:
+      while True:
+        data = rest + process.stdout.read(_BLOCK_FRAMES * frame_bytes)
+        usable = len(data) // frame_bytes * frame_bytes
+        if usable:
+          yield np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)
+        rest = data[usable:]
+        if len(data) == len(rest):  # End of the stream.
+          break
+      if process.wait() != 0:
+        fail()
+    finally:  # Also when the reader stops early (a bad sample): no ffmpeg left behind.
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+      log.close()
 
   return rate, blocks()
 
