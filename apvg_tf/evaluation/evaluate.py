@@ -29,10 +29,10 @@ def trained_stages(workdir):
 def evaluate(config, workdir, split=None, stages=None):
   """Evaluates the stages trained in `workdir` and writes `<workdir>/metrics.json`.
 
-  Every stage with a checkpoint (or those of `stages`) is evaluated (KHP: keypoint metrics; CVG: coarse-video
-  metrics; STU: the final video of the whole pipeline). Their metrics are merged into one
-  dict, later stages winning (so `psnr` is the final video's once the STU is trained), with
-  `<stage>_step` for each and every stage's own metrics under `stages`.
+  Every stage with a checkpoint (or those of `stages`) is evaluated (KHP: keypoint metrics;
+  CVG: coarse-video metrics; STU: the final video of the whole pipeline). Their metrics are
+  merged into one dict, later stages winning (so `psnr` is the final video's once the STU is
+  trained), with `<stage>_step` for each and every stage's own metrics under `stages`.
 
   Args:
     config: the run's config.
