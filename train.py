@@ -3,6 +3,8 @@
   python train.py --config=configs/default.py --workdir=runs/cello --config.stage=khp
 """
 
+import sys
+
 import apvg_tf  # noqa: F401  pylint: disable=unused-import  (selects Keras 2 first)
 from absl import flags
 from ml_collections import config_flags
@@ -27,7 +29,13 @@ def main(argv):
   if _STRATEGY.value:
     with config.unlocked():
       config.strategy = _STRATEGY.value
-  trainer.train_and_evaluate(config, _WORKDIR.value)
+  try:
+    trainer.train_and_evaluate(config, _WORKDIR.value)
+  except trainer.TrainingStopped as e:
+    # A stop signal (checkpoint saved) or a non-finite loss (nothing saved): one line, and
+    # an exit code a scheduler can act on (see README, "Scaling out").
+    print(f"stopped: {e}", file=sys.stderr)
+    sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ import tensorflow as tf
 from apvg_tf.errors import InputError
 
 NAMES = ("auto", "default", "mirrored", "multi_worker", "one_device")
+# One strategy per kind and process: MultiWorkerMirroredStrategy can be created only once,
+# and two MirroredStrategy objects over the same devices reuse collective instance keys, so
+# `--config.stage=all` would pair one stage's gradients with another's.
+_MADE = {}
 
 
 def make_strategy(name="auto"):
@@ -24,16 +28,26 @@ def make_strategy(name="auto"):
     name: one of NAMES.
 
   Returns:
-    A tf.distribute.Strategy.
+    A tf.distribute.Strategy (the same object for the same resolved name).
 
   Raises:
     InputError: for an unknown name, or multi_worker without a usable TF_CONFIG.
   """
-  gpus = tf.config.list_logical_devices("GPU")
+  # Physical devices: listing logical ones starts TensorFlow's runtime, after which
+  # MultiWorkerMirroredStrategy can no longer configure its collectives.
   if name == "auto":
-    name = "mirrored" if len(gpus) > 1 else "default"
+    name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
   if name == "default":
     return tf.distribute.get_strategy()
+  if name not in _MADE:
+    _MADE[name] = _make(name)
+  return _MADE[name]
+
+
+def _make(name):
+  """A new strategy of a resolved kind (see make_strategy)."""
+  if name in ("mirrored", "one_device"):
+    gpus = tf.config.list_logical_devices("GPU")
   if name == "mirrored":
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)

@@ -31,7 +31,10 @@ def train_steps_per_second(task, dataset_dir, config, steps, warmup=2):
   ds = data.make_dataset(dataset_dir, "train", window_frames=config.window_frames,
                          batch_size=config.batch_size, fields=task.fields)
   it = iter(ds)
-  step = tf.function(lambda b: task.train_step(b, config.batch_size))
+  from apvg_tf.training import randomness  # pylint: disable=g-import-not-at-top
+  step = tf.function(lambda b: task.train_step(
+      b, config.batch_size,
+      randomness.StepRandom(config.seed, task.optimizer.iterations, config.batch_size)))
   for _ in range(warmup):
     step(next(it))
   start = time.perf_counter()

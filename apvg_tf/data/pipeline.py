@@ -113,7 +113,7 @@ def decode_frames(encoded, resolution=None):
 
 def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True, repeat=True,
                  seed=0, deterministic=False, stride=None, resolution=None, fields=ALL_FIELDS,
-                 input_context=None, drop_remainder=True, shuffle_buffer=512):
+                 input_context=None, drop_remainder=True, shuffle_buffer=512, skip_windows=0):
   """The training and evaluation input pipeline.
 
   Args:
@@ -134,6 +134,10 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
       pipelines, the windows) are sharded across input pipelines.
     drop_remainder: drop a last partial batch (static batch shapes for XLA and TPUs).
     shuffle_buffer: windows in the shuffle buffer.
+    skip_windows: windows of this input pipeline to drop first, before their frames are
+      decoded or their audio expanded: a resumed training run passes the windows it has
+      trained on, so it continues with exactly the windows an uninterrupted run would see
+      (exactly with `deterministic`; otherwise up to the order of parallel reads).
 
   Returns:
     A tf.data.Dataset of batched dicts (see the module docstring).
@@ -204,6 +208,9 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
     ds = ds.shard(*shard_windows)
   if shuffle:
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+  if skip_windows:
+    ds = ds.skip(int(skip_windows))
 
   def finish(window):
     if "audio" in fields:

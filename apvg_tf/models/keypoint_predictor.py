@@ -119,31 +119,40 @@ class KeypointPredictor(tf.keras.Model):
     """LSTM state [h, c], each [B, lstm_units] of zeros."""
     return [tf.zeros([batch_size, self.lstm_units]), tf.zeros([batch_size, self.lstm_units])]
 
-  def call(self, audio, initial_state=None, return_state=False, training=False):
+  def call(self, audio, initial_state=None, return_state=False, training=False, random=None):
     """Predicts keypoints.
 
     Args:
       audio: float [B, T, 84, 87] normalised audio windows.
       initial_state: optional [h, c] from a previous chunk (default zeros).
       return_state: also return the final [h, c].
-      training: apply dropout.
+      training: apply dropout (and input noise).
+      random: optional `training.randomness.StepRandom`: in training, dropout masks and input
+        noise are drawn from it (exact resume, the same numbers on any number of replicas)
+        instead of from Keras's stateful RNG.
 
     Returns:
       float [B, T, P, 2] keypoints; with `return_state`, (keypoints, [h, c]).
     """
     shape = tf.shape(audio)
     batch, steps = shape[0], shape[1]
-    audio = self.noise(audio, training=training)
+    keyed = training and random is not None
+    if keyed and self.input_noise:
+      audio = audio + self.input_noise * random.normal("kp/input_noise", batch, shape[1:])
+    elif not keyed:
+      audio = self.noise(audio, training=training)
     features = self.motion_encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
     features = tf.reshape(features, [batch, steps, self.audio_embedding])
-    features = self.feature_dropout(features, training=training)
+    dropout = lambda name, x: (random.dropout(f"kp/{name}", x, self.dropout_rate) if keyed else
+                               getattr(self, name)(x, training=training))
+    features = dropout("feature_dropout", features)
     if self.mean_pose_condition:
       pose = self.pose_dense(tf.reshape(self.mean_pose, [1, -1]))  # [1, E]
       features = tf.concat([features, tf.tile(pose[:, None], [batch, steps, 1])], -1)
     if initial_state is None:
       initial_state = self.zero_state(batch)
     hidden, h, c = run_lstm(self.lstm, features, initial_state, self.unroll)
-    hidden = self.hidden_dropout(hidden, training=training)
+    hidden = dropout("hidden_dropout", hidden)
     offsets = tf.reshape(self.head(hidden), [batch, steps, self.num_keypoints, 2])
     keypoints = offsets + self.mean_pose if self.mean_pose_condition else offsets
     return (keypoints, [h, c]) if return_state else keypoints
@@ -153,7 +162,8 @@ class KeypointPredictor(tf.keras.Model):
             "mean_pose_condition": self.mean_pose_condition,
             "encoder_channels": self.encoder_channels, "audio_embedding": self.audio_embedding,
             "pose_embedding": self.pose_embedding, "lstm_units": self.lstm_units,
-            "dropout": self.dropout_rate, "input_noise": self.input_noise, "num_keypoints": self.num_keypoints, "name": self.name}
+            "dropout": self.dropout_rate, "input_noise": self.input_noise,
+            "num_keypoints": self.num_keypoints, "name": self.name}
 
 
 def keypoint_predictor_from_config(khp_config, mean_pose):

@@ -108,34 +108,35 @@ class CVGTask:
         self.cvg.sampling_end - self.cvg.sampling_start, 1e-6)
     return self.cvg.sampling_max_prob * tf.clip_by_value(ramp, 0.0, 1.0)
 
-  def _crop(self, batch):
+  def _crop(self, batch, random):
     """A random run of `cvg.rollout_frames` consecutive frames of the batch's windows."""
     frames, audio = batch["frames"], batch["audio"]
     length, total = self.cvg.rollout_frames, frames.shape[1]
     if not length or total is None or length >= total:
       return frames, audio
-    start = tf.random.uniform([], 0, total - length + 1, dtype=tf.int32)
+    start = random.integer("cvg/crop", 0, total - length + 1)
     return frames[:, start:start + length], audio[:, start:start + length]
 
-  def compute_losses(self, batch, global_batch_size, feed_own_probability=0.0):
+  def compute_losses(self, batch, global_batch_size, random, feed_own_probability=0.0):
     """Per-replica losses, scaled so that their sum over replicas is the global mean.
 
     Args:
       batch: dict with frames uint8 [B, T, R, R, 3] and audio float [B, T, 84, 87].
       global_batch_size: the global batch size.
+      random: the step's `randomness.StepRandom` (crop, z, scheduled sampling draws).
       feed_own_probability: scheduled sampling probability (scalar).
 
     Returns:
       (dict of scaled losses, coarse frames float [B, T-1, R, R, 3] for frames 1..T-1).
     """
-    frames, audio = self._crop(batch)
+    frames, audio = self._crop(batch, random)
     frames = tf.cast(frames, tf.float32) / 255.0
     shape = tf.shape(frames)
     batch_size, steps = shape[0], shape[1] - 1
     h, c, _ = self.model.initial_state(batch_size)
     maps, _, _ = self.model.encode_audio(audio, h, c)
-    noise = tf.random.normal([batch_size, steps, self.cvg.z_dim])
-    feed_own = tf.random.uniform([batch_size, steps]) < feed_own_probability
+    noise = random.normal("cvg/z", batch_size, [steps, self.cvg.z_dim])
+    feed_own = random.uniform("cvg/feed_own", batch_size, [steps]) < feed_own_probability
     coarse, _ = self.model.rollout(maps[:, 1:], frames[:, 0], noise,
                                    real_previous=frames[:, :-1], feed_own=feed_own)
     # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels; plus an
@@ -150,11 +151,11 @@ class CVGTask:
            "sampling_prob": scale(tf.fill([batch_size], tf.cast(feed_own_probability, tf.float32)))}
     return out, coarse
 
-  def train_step(self, batch, global_batch_size):
+  def train_step(self, batch, global_batch_size, random):
     """One optimisation step on a replica's batch; returns its scaled losses."""
     probability = self.sampling_probability(self.optimizer.iterations)
     with tf.GradientTape() as tape:
-      out, _ = self.compute_losses(batch, global_batch_size, probability)
+      out, _ = self.compute_losses(batch, global_batch_size, random, probability)
     grads = tape.gradient(out["total"], self.model.trainable_variables)
     self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
     return out

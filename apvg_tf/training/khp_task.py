@@ -31,11 +31,21 @@ class KHPTask:
     self.optimizer = optimizer
     return {"model": self.model, "optimizer": optimizer}
 
-  def compute_losses(self, batch, global_batch_size, training=True):
-    """Per-replica losses, scaled so that their sum over replicas is the global mean."""
+  def compute_losses(self, batch, global_batch_size, training=True, random=None):
+    """Per-replica losses, scaled so that their sum over replicas is the global mean.
+
+    Args:
+      batch: dict with audio [B, T, 84, 87] and keypoints [B, T, 67, 3].
+      global_batch_size: the global batch size.
+      training: apply the KP's dropout.
+      random: the step's `randomness.StepRandom` (dropout masks).
+
+    Returns:
+      (dict of scaled losses, predicted keypoints [B, T, 67, 2]).
+    """
     real = batch["keypoints"][..., :2]
     confidence = batch["keypoints"][..., 2]
-    pred = self.model(batch["audio"], training=training)
+    pred = self.model(batch["audio"], training=training, random=random)
     coord = losses.keypoint_coordinate_loss(pred, real, confidence)
     out = {"coord": tf.nn.compute_average_loss(coord, global_batch_size=global_batch_size)}
     total = self.khp.coord_loss_weight * coord
@@ -48,10 +58,10 @@ class KHPTask:
     out["total"] = tf.nn.compute_average_loss(total, global_batch_size=global_batch_size)
     return out, pred
 
-  def train_step(self, batch, global_batch_size):
+  def train_step(self, batch, global_batch_size, random):
     """One optimisation step on a replica's batch; returns its scaled losses."""
     with tf.GradientTape() as tape:
-      out, _ = self.compute_losses(batch, global_batch_size)
+      out, _ = self.compute_losses(batch, global_batch_size, random=random)
     grads = tape.gradient(out["total"], self.model.trainable_variables)
     self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
     return out

@@ -21,7 +21,7 @@ from apvg_tf import heatmap, losses
 from apvg_tf.errors import InputError
 from apvg_tf.models import discriminator as discriminator_lib
 from apvg_tf.models import performance_generator, structured_temporal_unet, vgg as vgg_lib
-from apvg_tf.training import cvg_task
+from apvg_tf.training import cvg_task, randomness
 
 TRAIN_KEYPOINTS = ("predicted", "real")
 
@@ -93,12 +93,13 @@ class STUTask:
 
   # ---------------------------------------------------------------------------- inputs
 
-  def stage_inputs(self, batch):
+  def stage_inputs(self, batch, random):
     """The STU's inputs from the frozen stages, and the real frames they should become.
 
     Args:
       batch: dict with frames uint8 [B, T, R, R, 3], audio [B, T, 84, 87] and keypoints
         [B, T, 67, 3].
+      random: a `randomness.StepRandom` (the run's start, the coarse video's z).
 
     Returns:
       (inputs dict for the STU over L = `stu.rollout_frames` frames, real float
@@ -108,7 +109,7 @@ class STUTask:
     audio = batch["audio"]
     total = frames.shape[1]
     length = min(self.stu.rollout_frames or total - 1, total - 1)
-    start = tf.random.uniform([], 1, total - length + 1, dtype=tf.int32)
+    start = random.integer("stu/crop", 1, total - length + 1)
     run = slice(None), slice(start, start + length)
     inputs = {"audio": audio[run]}
     if self.stu.use_heatmap:
@@ -126,7 +127,7 @@ class STUTask:
       batch_size = tf.shape(frames)[0]
       h, c, _ = self.cvg.initial_state(batch_size)
       maps, _, _ = self.cvg.encode_audio(audio, h, c)
-      noise = tf.random.normal([batch_size, length, self.cvg.z_dim])
+      noise = random.normal("stu/z", batch_size, [length, self.cvg.z_dim])
       inputs["coarse"], _ = self.cvg.rollout(maps[run], frames[:, start - 1], noise)
     return {k: tf.stop_gradient(v) for k, v in inputs.items()}, frames[run]
 
@@ -164,9 +165,9 @@ class STUTask:
     return {"l1": scale(l1), "perceptual": scale(perceptual), "adversarial": scale(adversarial),
             "total": scale(total), "d_total": scale(d_loss)}, fake
 
-  def train_step(self, batch, global_batch_size):
+  def train_step(self, batch, global_batch_size, random):
     """One generator and one discriminator update on a replica's batch."""
-    inputs, real = self.stage_inputs(batch)
+    inputs, real = self.stage_inputs(batch, random)
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
       out, _ = self.compute_losses(inputs, real, global_batch_size)
     g_vars = self.model.trainable_variables
@@ -181,7 +182,8 @@ class STUTask:
     Returns:
       uint8 [1, rows R, frames R, 3].
     """
-    inputs, real = self.stage_inputs({k: v[:1] for k, v in batch.items()})
+    inputs, real = self.stage_inputs({k: v[:1] for k, v in batch.items()},
+                                     randomness.StepRandom(self.config.seed, 0, 1))
     fake = self.model(inputs)
     rows = [real[0]] + ([inputs["coarse"][0]] if "coarse" in inputs else []) + [fake[0]]
     steps = np.linspace(0, int(real.shape[1]) - 1, frames).astype(int)
