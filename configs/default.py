@@ -65,6 +65,8 @@ def get_config():
   config.cvg.freeze_vgg = True
   # The previous frame is resized to this side before VGG (cost ~ side^2; see the model).
   config.cvg.vgg_input_size = 64
+  # conv3_1's features times this (std about 25 -> 1; see the CVG's module docstring).
+  config.cvg.vgg_feature_scale = 1.0 / 25
   config.cvg.image_channels = (128, 128)  # The two trainable convs after VGG conv3_1 ...
   config.cvg.image_strides = (2, 1)  # ... to a (vgg_input_size / 4 / 2)^2 = 8x8 map.
   config.cvg.audio_channels = (64, 128, 128)

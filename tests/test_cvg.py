@@ -181,3 +181,19 @@ def test_antialiased_resize_equals_tf_image_resize(size, target):
   expected = tf.image.resize(frames, [target, target], method="bilinear", antialias=True)
   np.testing.assert_allclose(coarse_video_generator.antialiased_resize(frames, target),
                              expected, atol=1e-6)
+
+
+def test_previous_frame_features_are_scaled_to_the_audio_maps_range():
+  # Unscaled, VGG conv3_1 has a std of about 25 on frames in [0, 1], against about 0.15 for
+  # the audio map beside it in the fusion conv, and the CVG learnt no motion (README).
+  frame = np.full((1, 128, 128, 3), 0.2, np.float32)
+  frame[:, 30:90, 40:80] = (0.8, 0.5, 0.3)
+  frame += np.random.default_rng(0).normal(0, 0.02, frame.shape).astype(np.float32)
+  model = coarse_video_generator.coarse_video_generator_from_config(default.get_config().cvg,
+                                                                    128)
+  encoder = model.image_encoder
+  raw = encoder.vgg(coarse_video_generator.antialiased_resize(frame, 64))["conv3_1"]
+  assert float(tf.math.reduce_std(raw)) > 10
+  scaled = float(tf.math.reduce_std(raw * encoder.feature_scale))
+  assert 0.3 < scaled < 3
+  assert encoder.get_config()["feature_scale"] == default.get_config().cvg.vgg_feature_scale
