@@ -4,17 +4,23 @@ The song is decoded once (float32 mono at 44.1 kHz: 10 MB per minute); everythin
 runs chunk by chunk of `chunk_frames` video frames, so memory does not grow with the song:
   CQT columns the chunk's windows need (the CQT layer on the waveform slice plus its context,
   exact: see `audio.CQT`) -> windows (`audio.frame_windows_tf`, the one framing) -> the
-  model's `step` with the recurrent state carried -> frames piped to ffmpeg.
+  model's `step` with the recurrent state carried -> frames piped to ffmpeg (and keypoints
+  written to the JSON track as they come).
 The music is muxed in at the end, and the mp4 is renamed into place only when complete.
+Freed heap memory is handed back to the system after every chunk (`release_free_memory`):
+without that, glibc's allocator kept the chunks' freed tensors and the resident size crept up
+with the length of the song.
 """
 
+import ctypes
+import functools
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from apvg_tf import audio, skeleton, video_io
-from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
 from apvg_tf.serving import NEXT, read_metadata, to_uint8
 
@@ -23,6 +29,77 @@ def check_output_folder(path):
   """InputError unless the folder `path` would be written into exists (None: no output)."""
   if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
     raise InputError(f"the folder of {path!r} does not exist; create it first")
+
+
+@functools.lru_cache(maxsize=None)
+def _malloc_trim():
+  """glibc's `malloc_trim`, or None where the C library has none (macOS, Windows, musl)."""
+  try:
+    trim = ctypes.CDLL(None).malloc_trim
+  except (AttributeError, OSError, TypeError):
+    return None
+  trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+  return trim
+
+
+def release_free_memory():
+  """Returns the heap memory that has been freed to the system (glibc; a no-op elsewhere).
+
+  Each chunk allocates and frees the same tensors (TensorFlow's CPU allocator is malloc),
+  from several threads and so several malloc arenas. glibc only gives memory back from the
+  top of a heap, so the freed blocks in between stayed resident and the process grew with the
+  number of chunks, not with what is alive. malloc_trim(0) gives every whole free page of every
+  arena back (madvise); nothing alive moves, so the results are the same. It costs a walk of
+  the free lists and the page faults of reusing those pages: small next to a chunk's step.
+  """
+  trim = _malloc_trim()
+  if trim is not None:
+    trim(0)
+
+
+class KeypointsJson:
+  """The keypoint track file, written frame by frame as `generate_video` makes the frames.
+
+  The bytes are those of data.manifest.write_json_atomic(path, {"fps", "layout", "keypoints"})
+  (json.dump with indent=1), without holding the whole track as Python floats (about 190 MB
+  for 10 minutes). Written to a temporary file and renamed on `close`.
+  """
+
+  _LAYOUT = "apvg_tf.skeleton (67 points: body, left hand, right hand)"
+
+  def __init__(self, path, fps):
+    self.path = path
+    self._tmp = f"{path}.tmp{os.getpid()}"
+    # The dict without its last entry, reopened for "keypoints" (the last key, as before).
+    head = json.dumps({"fps": fps, "layout": self._LAYOUT}, indent=1)
+    self._file = open(self._tmp, "w")  # pylint: disable=consider-using-with
+    self._file.write(head[:-len("\n}")] + ',\n "keypoints": [')
+    self._separator = "\n  "
+
+  def write(self, keypoints):
+    """Appends frames: float [T, 67, 2]."""
+    for frame in np.round(keypoints, 5):
+      # A frame's lines sit two levels deeper in the file than in its own dump.
+      self._file.write(self._separator +
+                       json.dumps(frame.tolist(), indent=1).replace("\n", "\n  "))
+      self._separator = ",\n  "
+
+  def close(self):
+    """Finishes the file and moves it to its final name."""
+    try:
+      self._file.write("\n ]\n}")
+      self._file.flush()
+      os.fsync(self._file.fileno())
+      self._file.close()
+      os.replace(self._tmp, self.path)
+    finally:
+      self.abort()
+
+  def abort(self):
+    """Removes the temporary file; nothing is written."""
+    self._file.close()
+    if os.path.exists(self._tmp):
+      os.remove(self._tmp)
 
 
 class StreamingCQT:
@@ -115,7 +192,7 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
   half = audio.WINDOW_COLUMNS // 2
   rng = np.random.default_rng(seed)
   state = runner.initial_state()
-  keypoints = []
+  track = None  # KeypointsJson, opened at the first keypoints (a model may have none).
   writers = [video_io.VideoWriter(out_path, fps)]
   if skeleton_video:
     writers.append(video_io.VideoWriter(skeleton_video, fps))
@@ -135,26 +212,31 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
       outputs, state = runner.step(windows[None], noise, state)
       writers[0].write(to_uint8(outputs["frames"][0]))
       if "keypoints" in outputs:
-        keypoints.append(outputs["keypoints"][0])
+        if keypoints_json:
+          if track is None:
+            track = KeypointsJson(keypoints_json, fps)
+          track.write(outputs["keypoints"][0])
         if skeleton_video:
           blank = np.full((res, res, 3), 24, np.uint8)
           writers[1].write(np.stack([skeleton.draw_skeleton(blank, k)
                                      for k in outputs["keypoints"][0]]))
+      # This chunk's arrays go first, so that their memory is free when it is handed back.
+      del columns, windows, noise, outputs
+      release_free_memory()
       if bar is not None:
         bar.update(len(frames_idx))
     for writer in writers:
       writer.add_audio(waveform)
       writer.close()
+    if track is not None:
+      track.close()
   except BaseException:
     for writer in writers:
       writer.abort()
+    if track is not None:
+      track.abort()
     raise
   finally:
     if bar is not None:
       bar.close()
-  if keypoints_json and keypoints:
-    track = np.concatenate(keypoints)
-    manifest_lib.write_json_atomic(keypoints_json, {
-        "fps": fps, "layout": "apvg_tf.skeleton (67 points: body, left hand, right hand)",
-        "keypoints": np.round(track, 5).tolist()})
   return {"frames": num_frames, "seconds": len(waveform) / audio.SAMPLE_RATE, "fps": fps}
