@@ -25,8 +25,10 @@ checkpoint and TensorBoard events of the work directory, the others save into a 
 folder (saving is collective) and read from the chief's.
 """
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -196,6 +198,8 @@ def train_stage(config, workdir, stage):
   directory = stage_dir(workdir, stage)
   # Non-chief workers take part in every (collective) save, into a folder of their own.
   write_dir = directory if chief else tempfile.mkdtemp(prefix=f"{stage}_worker_")
+  if not chief:
+    atexit.register(shutil.rmtree, write_dir, True)  # Its copies are never read.
   with strategy.scope():
     task = make_task(config, stage, manifest, workdir)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
