@@ -127,6 +127,7 @@ def perceptual_loss(vgg, fake, real):
   features = vgg(tf.concat([fake, tf.cast(real, fake.dtype)], 0))
   total = 0.0
   for value in features.values():
-    f, r = tf.split(value, 2, axis=0)
+    # float32 (the features are float16 under mixed precision; the mean is over many pixels).
+    f, r = tf.split(tf.cast(value, tf.float32), 2, axis=0)
     total += _per_example(tf.abs(f - tf.stop_gradient(r)))
   return total

@@ -15,7 +15,9 @@ def get_config():
   config.dataset_dir = "data/synth_cello"
   config.seed = 0
   config.strategy = "auto"  # See apvg_tf/strategy.py.
-  config.mixed_precision = False  # Not wired into the trainer yet (README, Roadmap).
+  # mixed_float16 with loss scaling (GPUs with tensor cores; slower on a CPU). README,
+  # "Scaling out".
+  config.mixed_precision = False
   config.deterministic = False
   config.resolution = 128
 

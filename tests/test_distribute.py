@@ -5,6 +5,7 @@
 - A run killed with SIGKILL after its second checkpoint, then restarted, equals an
   uninterrupted run; SIGTERM saves a checkpoint, exits 143 with one line, and resumes exactly.
 - A non-finite loss stops the run, naming the loss and the step, and saves nothing of it.
+- Mixed precision (mixed_float16, loss-scaled optimizers) trains every stage without NaN.
 """
 
 import json
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf.training import khp_task, trainer
+from apvg_tf.training import cvg_task, khp_task, stu_task, trainer
 from conftest import ROOT, debug_config, write_random_dataset
 
 SCRIPT = os.path.join(ROOT, "tests", "train_with_faults.py")
@@ -165,3 +166,41 @@ def test_non_finite_loss_stops_naming_loss_and_step(dataset, tmp_path, monkeypat
   assert e.value.exit_code == 3
   # Step 3 was not saved: the newest checkpoint is the good step 2.
   assert tf.train.latest_checkpoint(str(tmp_path / "khp" / "checkpoints")).endswith("ckpt-2")
+
+
+def test_mixed_precision_trains_every_stage_without_nan_then_evaluates_in_float32(
+    dataset, tmp_path, monkeypatch):
+  built = {}
+  for task_class in (khp_task.KHPTask, cvg_task.CVGTask, stu_task.STUTask):
+    def build(self, optimizer, original=task_class.build):
+      items = original(self, optimizer)
+      built[self.name] = (self.model.compute_dtype, self.model.variable_dtype)
+      return items
+    monkeypatch.setattr(task_class, "build", build)
+  config = debug_config(dataset, stage="all", num_train_steps=3, eval_every_steps=0,
+                        mixed_precision=True)
+  config.eval.checkpoint = "latest"
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  # float16 computation, float32 weights.
+  assert built == {stage: ("float16", "float32") for stage in ("khp", "cvg", "stu")}
+  assert sorted(results) == ["cvg", "khp", "stu"]
+  for stage, losses in results.items():
+    assert losses and all(np.isfinite(v) for v in losses.values()), (stage, losses)
+    saved = _checkpoint(str(tmp_path), stage)
+    # Each optimizer (the STU's two included) was a dynamic LossScaleOptimizer.
+    scales = [v for k, v in saved.items() if "current_loss_scale" in k]
+    assert len(scales) == (2 if stage == "stu" else 1), (stage, sorted(saved))
+    assert all(np.isfinite(s) and s >= 1 for s in scales)
+  # The policy was only for training, and is unset again (it follows floatx): evaluation
+  # rebuilds the models in float32.
+  assert tf.keras.mixed_precision.global_policy().name == "float32"
+  tf.keras.backend.set_floatx("float64")
+  try:
+    assert tf.keras.mixed_precision.global_policy().name == "float64"
+  finally:
+    tf.keras.backend.set_floatx("float32")
+  task, step = trainer.restore(config, str(tmp_path), "stu")
+  assert step == 3 and task.model.compute_dtype == "float32"
+  generator = task.generator()
+  outputs, _ = generator.step(tf.zeros([1, 2, 84, 87]), generator.initial_state(1))
+  assert outputs["frames"].dtype == tf.float32 and np.isfinite(outputs["frames"].numpy()).all()

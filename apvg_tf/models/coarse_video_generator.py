@@ -48,7 +48,7 @@ def antialiased_resize(frames, size):
     return tf.image.resize(frames, [size, size], method="bilinear", antialias=True)
   taps = 1.0 - np.abs(np.arange(2 * factor) + 0.5 - factor) / factor
   channels = frames.shape[-1]
-  kernel = tf.constant(np.outer(taps, taps)[:, :, None, None], tf.float32)
+  kernel = tf.constant(np.outer(taps, taps)[:, :, None, None], frames.dtype)
   pad = [[0, 0], [factor // 2] * 2, [factor // 2] * 2, [0, 0]]
   strides = [1, factor, factor, 1]
   total = tf.nn.depthwise_conv2d(tf.pad(frames, pad), tf.tile(kernel, [1, 1, channels, 1]),
@@ -224,10 +224,11 @@ class CoarseVideoGenerator(tf.keras.Model):
     canvas = first_frame if canvas is None else _image(canvas, shape, "canvas")
     self.first_frame = self.add_weight(
         name="first_frame", shape=shape, trainable=False,
-        initializer=tf.keras.initializers.Constant(first_frame))
+        initializer=tf.keras.initializers.Constant(first_frame), experimental_autocast=False)
     self.canvas = self.add_weight(
         name="canvas", shape=shape, trainable=True,
-        initializer=tf.keras.initializers.Constant(_logit(canvas)))
+        initializer=tf.keras.initializers.Constant(_logit(canvas)),
+        experimental_autocast=False)  # Frames are float32 under mixed precision too.
     self.audio_encoder = MotionEncoder(channels=self.audio_channels,
                                        embedding=self.audio_embedding, name="audio_encoder")
     self.lstm = tf.keras.layers.LSTM(self.lstm_units, return_sequences=True, return_state=True,
@@ -273,9 +274,10 @@ class CoarseVideoGenerator(tf.keras.Model):
       float [N, R, R, 3] in [0, 1].
     """
     image = self.image_encoder(previous_frame)
-    z = tf.tile(noise[:, None, None, :], [1, self.map_size, self.map_size, 1])
-    logits = self.image_decoder(tf.concat([audio_map, image, z], -1))
-    return tf.sigmoid(logits + self.canvas)
+    z = tf.tile(tf.cast(noise, image.dtype)[:, None, None, :],
+                [1, self.map_size, self.map_size, 1])
+    logits = self.image_decoder(tf.concat([tf.cast(audio_map, image.dtype), image, z], -1))
+    return tf.sigmoid(tf.cast(logits, tf.float32) + self.canvas)
 
   def decode_parallel(self, audio_maps, previous_frames, noise):
     """Frames from given previous frames (teacher forcing), all time steps at once.

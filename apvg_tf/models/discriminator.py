@@ -61,7 +61,7 @@ class AudioVideoDiscriminator(tf.keras.Model):
     shape = tf.shape(x)
     a = tf.tile(a[:, None, None, :], [1, shape[1], shape[2], 1])
     x = tf.nn.leaky_relu(self.joint(tf.concat([x, a], -1)), 0.2)
-    return self.logits(x)
+    return tf.cast(self.logits(x), tf.float32)  # Losses are float32 (mixed precision).
 
   def get_config(self):
     return {"channels": self.channels, "audio_channels": self.audio_channels,

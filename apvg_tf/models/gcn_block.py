@@ -30,6 +30,10 @@ neither sends nor receives), and it keeps all shapes static ([B P] nodes, [B 2E]
 XLA needs; dropping nodes would make the sizes data-dependent. Masked keypoints are moved to
 the frame centre and their features set to 0 first, so NaN coordinates of a missing detection
 cannot reach the result through a zero weight.
+
+Precision: under a mixed_float16 policy the block computes in float32 (its inputs are cast
+on the way in): the sampling kernels need float32 coordinates, and TF-GNN's GraphTensor
+features are not cast by Keras.
 """
 
 from typing import Optional, Sequence, Tuple
@@ -38,7 +42,7 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn.models import gcn
 
-from apvg_tf import heatmap, skeleton
+from apvg_tf import dtype_policy, heatmap, skeleton
 
 NODE_SET = "keypoints"
 EDGE_SET = "bones"
@@ -74,7 +78,7 @@ class KeypointGCN(tf.keras.layers.Layer):
     Raises:
       ValueError: if `num_layers` < 1 or a bone names a keypoint outside 0 .. P - 1.
     """
-    super().__init__(**kwargs)
+    super().__init__(**dtype_policy.full_precision(kwargs))  # See "Precision" above.
     self.num_layers = int(num_layers)
     self.units = None if units is None else int(units)
     self.activation = tf.keras.activations.get(activation)
@@ -98,6 +102,14 @@ class KeypointGCN(tf.keras.layers.Layer):
       raise ValueError(f"KeypointGCN needs a feature map [B, H, W, C] with static H, W and C, "
                        f"got shape {input_shape}")
     channels = int(input_shape[-1])
+    # The GCN's sublayers (and the ones TF-GNN creates on their first call) take the global
+    # policy, not this layer's: make it this layer's float32 while they are created.
+    with dtype_policy.policy_scope(self.dtype_policy):
+      self._build_gcn(channels)
+    super().build(input_shape)
+
+  def _build_gcn(self, channels):
+    """Creates the GCN layers and their weights (on a one-skeleton dummy graph)."""
     for index in range(self.num_layers):
       last = index == self.num_layers - 1
       self.gcn_layers.append(gcn.GCNHomGraphUpdate(
@@ -114,7 +126,6 @@ class KeypointGCN(tf.keras.layers.Layer):
                              tf.ones([1, self.num_keypoints], self.compute_dtype))
     for layer in self.gcn_layers:
       graph = layer(graph)
-    super().build(input_shape)
 
   def build_graph(self, node_features, node_mask):
     """The batch of skeletons as one GraphTensor with one component per batch element.

@@ -24,15 +24,19 @@ def run_lstm(lstm, inputs, initial_state, unroll=False):
 
   With `unroll`, the layer's cell runs in a Python loop over a static T: the same weights and
   values, but no while loop in the graph, which is how the ONNX export gets a loop-free step.
+  The state is float32 outside (chunk loops, exports) whatever the layer computes in
+  (float16 under mixed precision).
   """
+  h, c = [tf.cast(s, inputs.dtype) for s in initial_state]
   if not unroll:
-    return lstm(inputs, initial_state=list(initial_state))
-  h, c = initial_state
-  outputs = []
-  for t in range(inputs.shape[1]):
-    output, (h, c) = lstm.cell(inputs[:, t], [h, c])
-    outputs.append(output)
-  return tf.stack(outputs, 1), h, c
+    outputs, h, c = lstm(inputs, initial_state=[h, c])
+  else:
+    outputs = []
+    for t in range(inputs.shape[1]):
+      output, (h, c) = lstm.cell(inputs[:, t], [h, c])
+      outputs.append(output)
+    outputs = tf.stack(outputs, 1)
+  return outputs, tf.cast(h, tf.float32), tf.cast(c, tf.float32)
 
 
 @tf.keras.utils.register_keras_serializable(package="apvg_tf")
@@ -99,7 +103,8 @@ class KeypointPredictor(tf.keras.Model):
         np.asarray(mean_pose, np.float32)[:, :2]
     self.mean_pose = self.add_weight(
         name="mean_pose", shape=(self.num_keypoints, 2), trainable=False,
-        initializer=tf.keras.initializers.Constant(init))
+        initializer=tf.keras.initializers.Constant(init),
+        experimental_autocast=False)  # float32 even under mixed precision.
     self.motion_encoder = MotionEncoder(channels=self.encoder_channels,
                                         embedding=self.audio_embedding, name="motion_encoder")
     self.pose_dense = tf.keras.layers.Dense(self.pose_embedding, activation="relu",
@@ -138,7 +143,8 @@ class KeypointPredictor(tf.keras.Model):
     batch, steps = shape[0], shape[1]
     keyed = training and random is not None
     if keyed and self.input_noise:
-      audio = audio + self.input_noise * random.normal("kp/input_noise", batch, shape[1:])
+      audio = audio + tf.cast(self.input_noise * random.normal("kp/input_noise", batch, shape[1:]),
+                              audio.dtype)
     elif not keyed:
       audio = self.noise(audio, training=training)
     features = self.motion_encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
@@ -154,6 +160,7 @@ class KeypointPredictor(tf.keras.Model):
     hidden, h, c = run_lstm(self.lstm, features, initial_state, self.unroll)
     hidden = dropout("hidden_dropout", hidden)
     offsets = tf.reshape(self.head(hidden), [batch, steps, self.num_keypoints, 2])
+    offsets = tf.cast(offsets, tf.float32)  # Losses and the DLT run in float32.
     keypoints = offsets + self.mean_pose if self.mean_pose_condition else offsets
     return (keypoints, [h, c]) if return_state else keypoints
 

@@ -81,7 +81,9 @@ class StructuredTemporalUNet(tf.keras.Model):
     Raises:
       InputError: if the sizes do not fit, or every input is switched off.
     """
-    super().__init__(**kwargs)
+    # autocast=False: the coarse frames stay float32 for the output's base (mixed precision);
+    # the sublayers cast their own inputs.
+    super().__init__(autocast=False, **kwargs)
     self.resolution, self.heatmap_channels = int(resolution), int(heatmap_channels)
     self.encoder_channels = tuple(int(c) for c in encoder_channels)
     self.gru_filters, self.gru_kernel = int(gru_filters), int(gru_kernel)
@@ -105,7 +107,8 @@ class StructuredTemporalUNet(tf.keras.Model):
       raise InputError(f"STU canvas has shape {canvas.shape}, expected {shape}")
     canvas = canvas / 255.0 if canvas.dtype == np.uint8 else canvas
     self.canvas = self.add_weight(name="canvas", shape=shape, trainable=self.use_coarse is False,
-                                  initializer=tf.keras.initializers.Constant(_logit(canvas)))
+                                  initializer=tf.keras.initializers.Constant(_logit(canvas)),
+                                  experimental_autocast=False)
 
     conv = lambda c, k, s, name, act="relu": tf.keras.layers.Conv2D(
         c, k, strides=s, padding="same", activation=act, kernel_initializer=KAIMING, name=name)
@@ -168,8 +171,11 @@ class StructuredTemporalUNet(tf.keras.Model):
       skips.append(x)
     state = self.zero_state(batch) if initial_state is None else initial_state
     if self.use_gru:
-      sequence, state = self.gru(_unflat(x, batch, steps), initial_state=state)
+      # The state is float32 outside, the compute dtype inside (float16, mixed precision).
+      sequence, state = self.gru(_unflat(x, batch, steps),
+                                 initial_state=tf.cast(state, x.dtype))
       x = _flat(sequence)
+      state = tf.cast(state, tf.float32)
     else:
       x = self.no_gru(x)
     x.set_shape([None, self.map_size, self.map_size, x.shape[-1]])
@@ -181,13 +187,13 @@ class StructuredTemporalUNet(tf.keras.Model):
       audio = _flat(tf.cast(inputs["audio"], tf.float32))
       audio.set_shape([None, 84, 87])
       a = self.audio_map(self.audio_encoder(audio))
-      x = tf.concat([x, tf.reshape(a, [-1, self.map_size, self.map_size,
-                                       self.audio_map_channels])], -1)
+      x = tf.concat([x, tf.reshape(tf.cast(a, x.dtype), [-1, self.map_size, self.map_size,
+                                                         self.audio_map_channels])], -1)
     x = self.decoder_fuse(x)
     for up, conv, skip in zip(self.decoder_up, self.decoder_convs, reversed(skips[:-1])):
       x = conv(tf.concat([up(x), skip], -1))
     base = _logit_tensor(coarse) if self.use_coarse else self.canvas[None]
-    frames = _unflat(tf.sigmoid(self.out(x) + base), batch, steps)
+    frames = _unflat(tf.sigmoid(tf.cast(self.out(x), tf.float32) + base), batch, steps)
     return (frames, state) if return_state else frames
 
   def get_config(self):

@@ -21,6 +21,7 @@ from apvg_tf import data
 from apvg_tf.data import pipeline, reader
 from apvg_tf.errors import InputError
 from apvg_tf.models import coarse_video_generator
+from apvg_tf.training import precision
 
 
 def load_first_frame(config, manifest=None):
@@ -156,8 +157,8 @@ class CVGTask:
     probability = self.sampling_probability(self.optimizer.iterations)
     with tf.GradientTape() as tape:
       out, _ = self.compute_losses(batch, global_batch_size, random, probability)
-    grads = tape.gradient(out["total"], self.model.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+      loss = precision.scaled(self.optimizer, out["total"])
+    precision.apply_gradients(self.optimizer, tape, loss, self.model.trainable_variables)
     return out
 
   def summary_images(self, batch, frames=4):

@@ -6,6 +6,7 @@ import tensorflow as tf
 from apvg_tf import data, losses, skeleton
 from apvg_tf.evaluation import khp_eval, metrics
 from apvg_tf.models import keypoint_predictor
+from apvg_tf.training import precision
 
 
 class KHPTask:
@@ -62,8 +63,8 @@ class KHPTask:
     """One optimisation step on a replica's batch; returns its scaled losses."""
     with tf.GradientTape() as tape:
       out, _ = self.compute_losses(batch, global_batch_size, random=random)
-    grads = tape.gradient(out["total"], self.model.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+      loss = precision.scaled(self.optimizer, out["total"])
+    precision.apply_gradients(self.optimizer, tape, loss, self.model.trainable_variables)
     return out
 
   def summary_images(self, batch, frames=4):

@@ -21,7 +21,7 @@ from apvg_tf import heatmap, losses
 from apvg_tf.errors import InputError
 from apvg_tf.models import discriminator as discriminator_lib
 from apvg_tf.models import performance_generator, structured_temporal_unet, vgg as vgg_lib
-from apvg_tf.training import cvg_task, randomness
+from apvg_tf.training import cvg_task, precision, randomness
 
 TRAIN_KEYPOINTS = ("predicted", "real")
 
@@ -71,7 +71,9 @@ class STUTask:
     res = self.config.resolution
     self.model(self._dummy_inputs(1, 1), initial_state=None)
     self.discriminator(tf.zeros([1, res, res, 3]), tf.zeros([1, 84, 87]))
-    self.d_optimizer = tf.keras.optimizers.Adam(optimizer.learning_rate)
+    # The discriminator's own Adam on the same schedule (loss-scaled like the generator's).
+    self.d_optimizer = precision.wrap(tf.keras.optimizers.Adam(optimizer.learning_rate),
+                                      self.config.mixed_precision)
     optimizer.build(self.model.trainable_variables)
     self.d_optimizer.build(self.discriminator.trainable_variables)
     self.optimizer = optimizer
@@ -170,10 +172,12 @@ class STUTask:
     inputs, real = self.stage_inputs(batch, random)
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
       out, _ = self.compute_losses(inputs, real, global_batch_size)
+      g_loss = precision.scaled(self.optimizer, out["total"])
+      d_loss = precision.scaled(self.d_optimizer, out["d_total"])
     g_vars = self.model.trainable_variables
     d_vars = self.discriminator.trainable_variables
-    self.optimizer.apply_gradients(zip(g_tape.gradient(out["total"], g_vars), g_vars))
-    self.d_optimizer.apply_gradients(zip(d_tape.gradient(out["d_total"], d_vars), d_vars))
+    precision.apply_gradients(self.optimizer, g_tape, g_loss, g_vars)
+    precision.apply_gradients(self.d_optimizer, d_tape, d_loss, d_vars)
     return out
 
   def summary_images(self, batch, frames=4):

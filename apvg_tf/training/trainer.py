@@ -41,7 +41,7 @@ import tensorflow as tf
 from apvg_tf import data, strategy as strategy_lib
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
-from apvg_tf.training import cvg_task, khp_task, randomness, stu_task
+from apvg_tf.training import cvg_task, khp_task, precision, randomness, stu_task
 
 TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask, "stu": stu_task.STUTask}
 STAGE_ORDER = ("khp", "cvg", "stu")
@@ -200,11 +200,13 @@ def train_stage(config, workdir, stage):
   write_dir = directory if chief else tempfile.mkdtemp(prefix=f"{stage}_worker_")
   if not chief:
     atexit.register(shutil.rmtree, write_dir, True)  # Its copies are never read.
-  with strategy.scope():
+  # Layers take their dtype policy when constructed, so only the building needs it.
+  with precision.policy(config.mixed_precision), strategy.scope():
     task = make_task(config, stage, manifest, workdir)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     schedule = learning_rate_schedule(config)
-    items = task.build(tf.keras.optimizers.Adam(schedule))
+    items = task.build(precision.wrap(tf.keras.optimizers.Adam(schedule),
+                                      config.mixed_precision))
     checkpoint = tf.train.Checkpoint(step=step, **items)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=config.max_checkpoints)
