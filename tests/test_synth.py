@@ -337,7 +337,7 @@ def test_preprocess_synth_writes_a_dataset_and_a_preview(tmp_path):
 def test_preprocess_user_errors_exit_2_with_one_line(tmp_path):
   empty = str(tmp_path / "empty.mid")
   _write_midi(empty, with_notes=False)
-  for args, message in ((("urmp",), "not implemented yet"),
+  for args, message in ((("urmp",), "urmp needs --root"),
                         (("synth", "--instrument=cello", f"--out={tmp_path}/x",
                           f"--midi={empty}"), "no notes")):
     result = _run(*args)

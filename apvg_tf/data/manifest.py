@@ -8,6 +8,7 @@ source, command (the exact command that made the dataset) and metadata (source-s
 
 import json
 import os
+import threading
 
 from apvg_tf.errors import InputError
 
@@ -15,18 +16,23 @@ MANIFEST = "manifest.json"
 SPLITS = ("train", "validation", "test")
 
 
-def write_json_atomic(path, obj):
-  """Writes JSON to `path` through a temporary file and a rename (never half-written)."""
-  tmp = f"{path}.tmp{os.getpid()}"
+def write_bytes_atomic(path, data):
+  """Writes bytes to `path` through a temporary file and a rename (never half-written)."""
+  tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
   try:
-    with open(tmp, "w") as f:
-      json.dump(obj, f, indent=1)
+    with open(tmp, "wb") as f:
+      f.write(data)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def write_json_atomic(path, obj):
+  """Writes JSON to `path` through a temporary file and a rename (never half-written)."""
+  write_bytes_atomic(path, json.dumps(obj, indent=1).encode())
 
 
 def load_manifest(dataset_dir):
