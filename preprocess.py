@@ -105,14 +105,14 @@ def _settings():
                           model_complexity=_MODEL_COMPLEXITY.value)
 
 
-def _build_footage(sources, beam_args):
+def _build_footage(sources, beam_args, source_name):
   """Processes real-footage clips (videos or urmp) into --out and prints the report."""
   from apvg_tf import footage  # pylint: disable=g-import-not-at-top
   summary = footage.build_footage_dataset(
       sources, _OUT.value, instrument=_INSTRUMENT.value, settings=_settings(),
       seed=_SEED.value, runner=_RUNNER.value, num_workers=_NUM_WORKERS.value,
       running_mode=_DIRECT_RUNNING_MODE.value, pipeline_args=beam_args,
-      staging_dir=_STAGING_DIR.value, command=shlex.join(sys.argv))
+      staging_dir=_STAGING_DIR.value, command=shlex.join(sys.argv), source_name=source_name)
   print(summary["table"])
   for clip_id, error in summary["failed"].items():
     print(f"skipped {clip_id}: {error}", file=sys.stderr)
@@ -132,7 +132,7 @@ def _videos(beam_args):
   if _OPENPOSE_DIR.value and _KEYPOINTS.value != "openpose":
     raise InputError("--openpose_dir is only read with --keypoints=openpose")
   _build_footage(footage.list_videos(_INPUT.value, audio_dir=_AUDIO_DIR.value,
-                                     openpose_dir=_OPENPOSE_DIR.value), beam_args)
+                                     openpose_dir=_OPENPOSE_DIR.value), beam_args, "videos")
 
 
 def _urmp(beam_args):
@@ -148,9 +148,9 @@ def _urmp(beam_args):
   staging = _STAGING_DIR.value or os.path.join(_OUT.value, ".staging")
   clips = layouts.discover(_ROOT.value, _INSTRUMENT.value, staging,
                            validation_as=_SUB_URMP_VALIDATION_AS.value)
-  print(f"{_ROOT.value}: {len(clips)} {_INSTRUMENT.value} clips "
-        f"({layouts.detect_layout(_ROOT.value)} layout)")
-  _build_footage([clip.source for clip in clips], beam_args)
+  layout = layouts.detect_layout(_ROOT.value)
+  print(f"{_ROOT.value}: {len(clips)} {_INSTRUMENT.value} clips ({layout} layout)")
+  _build_footage([clip.source for clip in clips], beam_args, layout)
 
 
 def main(argv):

@@ -57,6 +57,10 @@ def get_config():
   config.khp.input_noise = 0.0
   config.khp.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.khp.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
+  # Non-zero: overrides config.window_frames for this stage. The KP's LSTM learns where the
+  # bow is from what it heard since the last rest; a window of a few seconds holds too few
+  # rests (README, "Results").
+  config.khp.window_frames = 0
 
   # Stage 2: the coarse video generator (CVG), eq. (4).
   config.cvg = ml_collections.ConfigDict()

@@ -17,9 +17,12 @@ def get_config():
   config = default.get_config()
   config.dataset_dir = "data/synth_cello"
   config.resolution = 128
-  # Batch 8 x 64 frames: about 3 steps/s for the KP on 2 cores.
+  # Batch 8 x 64 frames for the CVG; the KP trains on 2 x 256 frames (8.5 s windows, in
+  # which its LSTM hears where the bow was set back: README, "Results").
   config.batch_size = 8
   config.window_frames = 64
+  config.khp.batch_size = 2
+  config.khp.window_frames = 256
   config.num_train_steps = 1500
   config.eval_every_steps = 100  # Validation kp_distance; the best checkpoint is kept.
   config.cvg.num_train_steps = 800  # About 33 minutes on 2 cores (2.5 s/step).

@@ -163,4 +163,7 @@ def test_stage_blocks_override_shared_loop_settings():
   assert trainer.stage_config(config, "cvg").num_train_steps == 3
   assert trainer.stage_config(config, "cvg").batch_size == 2
   assert trainer.stage_config(config, "khp").num_train_steps == 7
+  config.khp.window_frames = 16  # The KP's longer windows; the CVG keeps the shared ones.
+  assert trainer.stage_config(config, "khp").window_frames == 16
+  assert trainer.stage_config(config, "cvg").window_frames == config.window_frames == 8
   assert config.num_train_steps == 7  # The caller's config is left alone.

@@ -46,7 +46,7 @@ from apvg_tf.training import cvg_task, khp_task, precision, randomness, stu_task
 TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask, "stu": stu_task.STUTask}
 STAGE_ORDER = ("khp", "cvg", "stu")
 # Loop settings a stage's config block may override (0 there: use the shared value).
-STAGE_OVERRIDES = ("num_train_steps", "batch_size")
+STAGE_OVERRIDES = ("num_train_steps", "batch_size", "window_frames")
 
 
 class TrainingStopped(Exception):
@@ -65,9 +65,9 @@ class TrainingStopped(Exception):
 def stage_config(config, stage):
   """The config a stage trains and evaluates with.
 
-  Each stage's block (`config.khp`, `config.cvg`, ...) may set `num_train_steps` and
-  `batch_size`; non-zero values replace the shared ones, so `--config.stage=all` can train
-  each stage for its own length.
+  Each stage's block (`config.khp`, `config.cvg`, ...) may set `num_train_steps`,
+  `batch_size` and `window_frames`; non-zero values replace the shared ones, so
+  `--config.stage=all` can train each stage for its own length and on its own windows.
 
   Args:
     config: the run's ConfigDict.
