@@ -55,6 +55,7 @@ benchmarks: setup
 	$(PY) benchmarks/cvg.py --out=$(OUT)/benchmarks
 	$(PY) benchmarks/stu.py --out=$(OUT)/benchmarks
 	$(PY) benchmarks/generate.py --out=$(OUT)/benchmarks
+	$(PY) benchmarks/preprocess_footage.py --out=$(OUT)/benchmarks
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -78,10 +78,19 @@ def from_openpose(json_dict):
   """Converts one OpenPose JSON frame (BODY_25 + hands) to the canonical layout.
 
   OpenPose writes one file per frame: {"people": [{"pose_keypoints_2d": [x, y, c] * 25,
-  "hand_left_keypoints_2d": [x, y, c] * 21, "hand_right_keypoints_2d": ...}, ...]}. When
-  several people are present, the one with the highest summed body confidence is taken (the
-  performer fills the crop; spectators and reflections score lower). A missing hand or
-  person gives confidence 0.
+  "hand_left_keypoints_2d": [x, y, c] * 21, "hand_right_keypoints_2d": ...}, ...]}.
+
+  Which person: the one with the highest sum of the 25 body confidences, the first listed on
+  a tie; hands do not count (a second person's hand near the camera must not win). The
+  performer fills the frame, so most of their body points are seen with high confidence,
+  while spectators, accompanists at the edge and reflections are partly seen and score
+  lower. The choice is made per frame, without tracking: a tracker's first choice would
+  persist, and one frame without the performer would hand the track to someone else for
+  good. A per-frame choice that flips to another person for a frame or two costs those
+  frames only, and `apvg_tf.footage.process.stable_crop_box` ignores such brief detections.
+
+  An empty "people" list (nobody found) gives all 67 points confidence 0, as does a person's
+  missing hand for its 21 points.
 
   Args:
     json_dict: the parsed JSON of one frame.
@@ -99,9 +108,9 @@ def from_openpose(json_dict):
   out = np.zeros((NUM_KEYPOINTS, 3), np.float32)
   if not people:
     return out
-  scored = [(float(_openpose_points(p, "pose_keypoints_2d", NUM_BODY)[:, 2].sum()), i)
-            for i, p in enumerate(people)]
-  person = people[max(scored)[1]]
+  scores = [float(_openpose_points(p, "pose_keypoints_2d", NUM_BODY)[:, 2].sum())
+            for p in people]
+  person = people[int(np.argmax(scores))]  # argmax: the first of equal scores.
   out[BODY] = _openpose_points(person, "pose_keypoints_2d", NUM_BODY)
   out[LEFT_HAND] = _openpose_points(person, "hand_left_keypoints_2d", NUM_HAND)
   out[RIGHT_HAND] = _openpose_points(person, "hand_right_keypoints_2d", NUM_HAND)

@@ -2,11 +2,13 @@
 
 Most tests run on small videos written here with ffmpeg and a fixed keypoint detector, so
 they need no MediaPipe; the real violinist of the URMP fixture is processed by MediaPipe once
-per session (about 40 s) and then trained on for one step.
+per session (about 40 s) and then trained on for one step, and cut into a Sub-URMP folder (19
+images and chunks) that `preprocess.py urmp` turns into a dataset (about 15 s).
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import wave
@@ -242,6 +244,49 @@ def test_openpose_json_input(tmp_path):
     process.process_clip(source, process.Settings(resolution=32), progress=False)
 
 
+def _openpose_body(x0, confidence):
+  """An OpenPose person: body along a line from (x0, 16) to (x0 + 16, 48), right hand beside."""
+  body = np.column_stack([np.linspace(x0, x0 + 16, 25), np.linspace(16, 48, 25),
+                          np.full(25, confidence)])
+  hand = np.column_stack([np.full(21, x0 + 8.0), np.linspace(30, 40, 21), np.full(21, 0.7)])
+  return {"pose_keypoints_2d": body.ravel().tolist(), "hand_left_keypoints_2d": [],
+          "hand_right_keypoints_2d": hand.ravel().tolist()}
+
+
+def test_openpose_frames_with_nobody_and_with_two_people(tmp_path):
+  video = _write_video(tmp_path / "duo.mp4", _gray_frames(10), 10)
+  wav = _write_wav(tmp_path / "duo.wav", _noise(1.0))
+  folder = tmp_path / "openpose"
+  folder.mkdir()
+  performer = _openpose_body(36, 0.9)
+  spectator = _openpose_body(0, 0.4)  # At the left edge, less confident.
+  people = {2: [], 5: [], 3: [spectator, performer], 4: [performer, spectator],
+            7: [spectator, performer]}
+  for i in range(10):
+    with open(folder / f"duo_{i:012d}_keypoints.json", "w") as f:
+      json.dump({"version": 1.3, "people": people.get(i, [performer])}, f)
+  alone = skeleton.from_openpose({"people": [performer]})
+  expected = np.stack([np.zeros((67, 3), np.float32) if i in (2, 5) else alone
+                       for i in range(10)])
+  source = process.ClipSource("duo", video=video, audio=wav, openpose_dir=str(folder))
+
+  kept = process.process_clip(source, process.Settings(resolution=32, max_gap_frames=0),
+                              progress=False)
+  # Nobody: all 67 points confidence 0, kept missing; two people: always the performer, so
+  # the crop is the performer's alone.
+  np.testing.assert_array_equal(kept.source_keypoints, expected)
+  assert kept.crop_box == process.stable_crop_box(expected, (64, 64))
+  assert not kept.keypoints[[2, 5], :, 2].any()
+  assert kept.report["body_fraction"] == 0.8 and kept.report["gaps_filled"] == 0
+
+  filled = process.process_clip(source, process.Settings(resolution=32, max_gap_frames=1),
+                                progress=False)
+  # Each empty frame is a one-frame gap of the 25 body and 21 right-hand points.
+  assert filled.report["gaps_filled"] == 2 * (25 + 21)
+  np.testing.assert_allclose(filled.keypoints[2], filled.keypoints[1], atol=1e-6)
+  assert (filled.keypoints[[2, 5]][:, skeleton.RIGHT_HAND, 2] == np.float32(0.7)).all()
+
+
 def test_bad_inputs_raise_input_error_and_leave_no_dataset(tmp_path, small_clip):
   text = tmp_path / "notes.mp4"
   text.write_text("this is not a video\n" * 20)
@@ -270,6 +315,50 @@ def test_bad_inputs_raise_input_error_and_leave_no_dataset(tmp_path, small_clip)
   result = process.process_clip(source, process.Settings(resolution=32),
                                 detector=FixedDetector(), progress=False)
   assert len(result.frames) == 30
+
+
+def test_bad_videos_in_a_batch_fail_alone(tmp_path):
+  """Videos without sound, damaged or too short are left out, each with its reason."""
+  folder = tmp_path / "videos"
+  folder.mkdir()
+  music = _write_wav(tmp_path / "music.wav", _noise(2.0))
+  whole = open(_write_video(folder / "good.mp4", _gray_frames(60, step=4), 30, wav=music),
+               "rb").read()
+  # One audio window is 87 x 256 samples = 0.505 s: 16 frames at 30 fps (0.533 s) are enough,
+  # 15 (0.500 s) are not.
+  _write_video(folder / "brief.mp4", _gray_frames(16), 30, wav=music)
+  _write_video(folder / "short.mp4", _gray_frames(15), 30, wav=music)
+  _write_video(folder / "silent.mp4", _gray_frames(30), 30)
+  # An interrupted copy (MP4's index is at the end), and a copy with 1000 bytes overwritten
+  # a third of the way in (OpenCV would stop there as if the video ended).
+  (folder / "truncated.mp4").write_bytes(whole[:len(whole) // 2])
+  damaged = bytearray(whole)
+  damaged[len(whole) // 3:len(whole) // 3 + 1000] = np.random.default_rng(0).bytes(1000)
+  (folder / "damaged.mp4").write_bytes(bytes(damaged))
+
+  out = tmp_path / "out"
+  summary = footage_dataset.build_footage_dataset(
+      videos.list_videos(str(folder)), out, instrument="violin",
+      settings=process.Settings(resolution=32), runner="none", detector_factory=FixedDetector,
+      progress=False)
+  assert summary["clips"] == ["brief", "good"]
+  reasons = {"damaged": r"damaged\.mp4 is damaged: its index lists 60 frames but decoding "
+                        r"stops after \d+",
+             "short": r"clip short lasts 0\.500 s \(video 0\.500 s, audio 2\.000 s.*less than "
+                      r"one audio window \(87 CQT columns x 256 samples = 0\.505 s\).*at "
+                      r"least 0\.51 s",
+             "silent": r"silent\.mp4.*no audio track.*--audio_dir",
+             "truncated": r"cannot read video .*truncated\.mp4"}
+  assert sorted(summary["failed"]) == sorted(reasons)
+  for clip_id, reason in reasons.items():
+    assert re.search(reason, summary["failed"][clip_id]), summary["failed"][clip_id]
+    with open(staging.error_path(summary["staging_dir"], clip_id)) as f:
+      assert json.load(f)["type"] == "InputError"  # A user's error, not a crash.
+  manifest = data.load_manifest(out)
+  assert manifest["metadata"]["failed"] == summary["failed"]
+  written = {c["clip_id"]: c["num_frames"] for clips in manifest["splits"].values()
+             for c in clips}
+  assert written == {"brief": 16, "good": 60}
 
 
 def test_list_videos_folder(tmp_path, small_clip):
@@ -343,6 +432,46 @@ def test_beam_direct_runner_skips_broken_clip_and_reruns(tmp_path, small_clip):
     np.testing.assert_array_equal(plain_arrays[name], array)
 
 
+def _dataset_files(folder):
+  """{path relative to the dataset: bytes} of a dataset's shards; its manifest, less command."""
+  shards = {}
+  for base, _, names in os.walk(os.path.join(folder, "shards")):
+    for name in names:
+      path = os.path.join(base, name)
+      with open(path, "rb") as f:
+        shards[os.path.relpath(path, folder)] = f.read()
+  manifest = data.load_manifest(folder)
+  del manifest["command"]  # The one field that differs: it records the runner flag.
+  return shards, manifest
+
+
+def test_beam_two_processes_and_plain_loop_write_identical_datasets(tmp_path, small_clip,
+                                                                   monkeypatch):
+  # DirectRunner's worker processes unpickle FixedDetector from this module.
+  monkeypatch.setenv("PYTHONPATH", os.pathsep.join([os.path.dirname(__file__), conftest.ROOT]))
+  flash = np.zeros((45, 48, 80, 3), np.uint8)
+  flash[::7] = 255
+  other = _write_video(tmp_path / "flash.mp4", flash, 30,
+                       wav=_write_wav(tmp_path / "click.wav", _noise(1.5, seed=3)))
+  broken = tmp_path / "broken.mp4"
+  broken.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(200))
+  sources = videos.list_videos(f"{small_clip},{other},{broken}")
+  kwargs = dict(instrument="violin", settings=process.Settings(resolution=32),
+                detector_factory=FixedDetector, progress=False)
+  footage_dataset.build_footage_dataset(sources, tmp_path / "plain", runner="none",
+                                        command="preprocess.py videos --runner=none", **kwargs)
+  summary = footage_dataset.build_footage_dataset(
+      sources, tmp_path / "beam", runner="DirectRunner", num_workers=2,
+      running_mode="multi_processing", command="preprocess.py videos", **kwargs)
+  assert summary["clips"] == ["good", "flash"] and list(summary["failed"]) == ["broken"]
+  plain_shards, plain_manifest = _dataset_files(tmp_path / "plain")
+  beam_shards, beam_manifest = _dataset_files(tmp_path / "beam")
+  assert sorted(beam_shards) == sorted(plain_shards) and len(beam_shards) == 2
+  for name, contents in plain_shards.items():
+    assert beam_shards[name] == contents, f"{name} differs"
+  assert beam_manifest == plain_manifest
+
+
 def test_urmp_layout_clips_are_cut_to_their_player(tmp_path):
   # A two-player URMP piece: the violinist's half of the picture is dark, the cellist's light.
   piece = tmp_path / "urmp" / "01_Duet_vn_vc"
@@ -394,6 +523,94 @@ def test_cli_videos_with_openpose_and_bad_input(tmp_path):
   assert failed.returncode == 2
   assert failed.stderr.strip().splitlines()[-1].startswith("error: no clip could be processed")
   assert not (tmp_path / "nothing").exists()
+
+
+def _sub_urmp_from_fixture(root, songs):
+  """A Sub-URMP folder cut from the URMP fixture: one jpg and one 0.5 s chunk per step.
+
+  Step k of the video (at 0.5 k s) is the frame shown then and the 48 kHz stereo audio of
+  [0.5 k, 0.5 k + 0.5) s, as Sub-URMP cut URMP. `songs` is a list of (split, song, steps),
+  consecutive stretches of the video in order.
+
+  Returns:
+    float64 [S] seconds of the first step of each song in the video.
+  """
+  import cv2  # pylint: disable=g-import-not-at-top
+  pcm = subprocess.run([_ffmpeg(), "-loglevel", "error", "-i", FIXTURE_VIDEO, "-vn", "-f",
+                        "s16le", "-ac", "2", "-ar", "48000", "-"],
+                       capture_output=True, check=True).stdout
+  stereo = np.frombuffer(pcm, "<i2").reshape(-1, 2)
+  capture = cv2.VideoCapture(FIXTURE_VIDEO)
+  frames, stamps = [], []
+  while True:
+    ok, bgr = capture.read()
+    if not ok:
+      break
+    frames.append(bgr)
+    stamps.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+  capture.release()
+  step, starts = 0, []
+  for split, song, count in songs:
+    starts.append(0.5 * step)
+    for k in range(count):
+      stem = f"violin_{song}_{k:04d}"
+      image = root / "img" / split / "violin" / f"{stem}.jpg"
+      image.parent.mkdir(parents=True, exist_ok=True)
+      cv2.imwrite(str(image), frames[int(np.argmin(np.abs(np.array(stamps) - 0.5 * step)))])
+      chunk = root / "chunk" / split / "violin" / f"{stem}.wav"
+      chunk.parent.mkdir(parents=True, exist_ok=True)
+      with wave.open(str(chunk), "wb") as f:
+        f.setnchannels(2)
+        f.setsampwidth(2)
+        f.setframerate(48000)
+        f.writeframes(stereo[24000 * step:24000 * (step + 1)].tobytes())
+      step += 1
+  assert len(stereo) >= 24000 * step, "the fixture's audio is shorter than the steps asked for"
+  return np.array(starts)
+
+
+def test_sub_urmp_cut_from_the_fixture_through_preprocess_urmp(tmp_path):
+  if not os.path.isfile(FIXTURE_VIDEO):
+    pytest.skip(f"the real-footage fixture {FIXTURE_VIDEO} is absent (only in the project's "
+                "shared folder)")
+  pytest.importorskip("mediapipe")
+  import cv2  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "Sub-URMP"
+  songs = [("train", "01", 12), ("validation", "02", 7)]
+  starts = _sub_urmp_from_fixture(root, songs)
+  out = tmp_path / "dataset"
+  done = _preprocess("urmp", f"--root={root}", "--instrument=violin", f"--out={out}",
+                     "--resolution=64", "--runner=none")
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "2 violin clips (sub_urmp layout)" in done.stdout
+  manifest = data.load_manifest(out)
+  assert manifest["fps"] == 2.0 and manifest["source"] == "sub_urmp"
+  # Sub-URMP's own split is kept; one frame per image, 0.5 s of 44.1 kHz audio per chunk.
+  assert {split: [(c["clip_id"], c["num_frames"], c["num_samples"]) for c in clips]
+          for split, clips in manifest["splits"].items() if clips} == {
+              "train": [("suburmp_train_violin_01", 12, 12 * 22050)],
+              "validation": [("suburmp_validation_violin_02", 7, 7 * 22050)]}
+  original = audio.load_waveform(FIXTURE_VIDEO)
+  for (split, song, count), start in zip(songs, starts):
+    clip_id = f"suburmp_{split}_violin_{song}"
+    report = manifest["metadata"]["quality"][clip_id]
+    assert report["keypoints_from"] == "mediapipe" and report["frames"] == count
+    assert report["body_fraction"] == 1.0  # MediaPipe finds the violinist in every frame.
+    (clip,) = data.read_clips(str(out), split)
+    assert clip["frames"].shape == (count, 64, 64, 3)
+    # Frame k is image k cut to the report's crop: 3.4 gray levels apart on average (the
+    # dataset's JPEG), while the other images of the song are 6.8 or more.
+    for k in range(count):
+      image = cv2.cvtColor(cv2.imread(str(root / "img" / split / "violin" /
+                                          f"violin_{song}_{k:04d}.jpg")), cv2.COLOR_BGR2RGB)
+      expected = process.crop_frame(image, report["crop_box"], 64).astype(np.float32)
+      assert np.abs(clip["frames"][k] - expected).mean() < 5
+    assert ((clip["keypoints"][:, skeleton.BODY, 2] > 0).sum(1) >= 10).all()
+    # The joined chunks are the video's own music from the song's first step on (0.99999 to
+    # the video's track; -0.01 one chunk off).
+    begin = int(round(start * audio.SAMPLE_RATE))
+    same = original[begin:begin + len(clip["waveform"])]
+    assert np.corrcoef(clip["waveform"], same)[0, 1] > 0.999
 
 
 # --------------------------------------------------------------------------- the real violinist

@@ -64,8 +64,29 @@ def test_from_openpose_picks_most_confident_person_and_handles_missing_hand(tmp_
   np.testing.assert_allclose(kp[skeleton.RIGHT_HAND][3], [403, 401.5, 0.9])
 
 
+def test_from_openpose_two_people_takes_the_higher_body_confidence_first_on_ties():
+  performer, spectator = _openpose_person(100, 0.8), _openpose_person(10, 0.2)
+  for people in ([performer, spectator], [spectator, performer]):  # Either order.
+    kp = skeleton.from_openpose({"people": people})
+    np.testing.assert_allclose(kp[0], [100, 200, 0.8])  # The performer's nose.
+  # Equal body confidence (25 x 0.8 each): the first listed.
+  twin = _openpose_person(50, 0.8)
+  np.testing.assert_allclose(skeleton.from_openpose({"people": [twin, performer]})[0],
+                             [50, 100, 0.8])
+  np.testing.assert_allclose(skeleton.from_openpose({"people": [performer, twin]})[0],
+                             [100, 200, 0.8])
+  # Hands do not count: 25 x 0.79 body + 42 x 0.9 hands loses to 25 x 0.8 body, no hands.
+  handy = _openpose_person(70, 0.79)
+  bare = _openpose_person(100, 0.8, with_left_hand=False)
+  bare["hand_right_keypoints_2d"] = []
+  kp = skeleton.from_openpose({"people": [handy, bare]})
+  np.testing.assert_allclose(kp[0], [100, 200, 0.8])
+  assert not kp[skeleton.LEFT_HAND].any() and not kp[skeleton.RIGHT_HAND].any()
+
+
 def test_from_openpose_no_people_and_bad_input():
   assert not skeleton.from_openpose({"version": 1.3, "people": []}).any()
+  assert not skeleton.from_openpose({"version": 1.3, "people": None}).any()
   with pytest.raises(InputError, match="OpenPose"):
     skeleton.from_openpose({"frames": []})
   bad = _openpose_person(0, 1.0)

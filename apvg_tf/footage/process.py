@@ -12,7 +12,8 @@ waveform that `DatasetWriter.add_clip` takes, with a quality report:
   2. The waveform comes from `apvg_tf.audio.load_waveform` (the video's own track, or a
      separate file). Both streams are taken to start at time 0. The clip is as long as the
      shorter of the two, and the waveform is cut to exactly the samples that
-     `apvg_tf.audio.num_video_frames` maps to its frames.
+     `apvg_tf.audio.num_video_frames` maps to its frames. A clip shorter than one audio
+     window (87 CQT columns x hop 256, 0.505 s) is refused.
   3. Keypoints: MediaPipe Holistic (its bundled models, offline) on the frames used, in
      order, so its tracker follows the performer; or OpenPose JSON files (one per source
      frame). Either way the canonical 67-point layout of `apvg_tf.skeleton`.
@@ -45,6 +46,11 @@ from apvg_tf import skeleton
 from apvg_tf.errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
+# Containers whose index lists every frame (the ISO base media format).
+_INDEXED_EXTENSIONS = (".mp4", ".mov", ".m4v")
+# Fewer decoded frames than an MP4 index lists is damage, beyond this fraction (or 2 frames):
+# an edit list may legitimately hide a few frames at the start.
+_MISSING_FRAMES_ALLOWED = 0.01
 # Frame rates cameras and editors use; a nominal rate within _SNAP_TOLERANCE (relative) of one
 # of these is taken to be it (container time bases make 29.97 read as 29.97002997 or 29.9699).
 # The tolerance is well below the 0.1% between 30 and 30000/1001.
@@ -204,6 +210,10 @@ class _VideoFrames:
       self.nominal_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
       # From a decoded frame: OpenCV applies a phone's rotation tag to the frames.
       self.image_size = (int(first.shape[1]), int(first.shape[0]))
+      # An MP4 / MOV index lists every frame; other containers' counts are estimates from
+      # the duration (a variable-rate mkv "has" 59 frames for its 40), so they are not used.
+      self.listed_frames = (int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+                            if os.path.splitext(path)[1].lower() in _INDEXED_EXTENSIONS else 0)
     finally:
       capture.release()
     self.irregular_timestamps = False
@@ -221,6 +231,13 @@ class _VideoFrames:
     stamps = np.asarray(stamps, np.float64)
     if len(stamps) == 0:
       raise InputError(f"video {self.path} has no frames; pass a video with a picture")
+    # OpenCV stops at a damaged packet as if the video ended there: without this check a file
+    # damaged in its middle would silently become a shorter clip.
+    if self.listed_frames - len(stamps) > max(2, _MISSING_FRAMES_ALLOWED * self.listed_frames):
+      raise InputError(f"video {self.path} is damaged: its index lists {self.listed_frames} "
+                       f"frames but decoding stops after {len(stamps)} ({stamps[-1]:.2f} s); "
+                       "re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4), or cut it before the "
+                       "damage")
     if len(stamps) > 1 and (not np.all(np.isfinite(stamps)) or np.any(np.diff(stamps) <= 0)):
       # Some containers give no usable per-frame times; then the nominal rate is all there is.
       if not self.nominal_fps > 0:
@@ -630,8 +647,10 @@ def process_clip(source, settings=Settings(), *, detector=None, progress=True):
     wrists_in_crop_fraction, warnings (list of strings).
 
   Raises:
-    InputError: unreadable video or image, no audio (track or file), zero frames, OpenPose
-      files that do not match the frames, no performer found, bad settings.
+    InputError: unreadable video or image, a damaged video (fewer frames decode than its MP4
+      index lists), no audio (track or file), a clip shorter than
+      one audio window (WINDOW_COLUMNS x HOP_LENGTH samples of apvg_tf.audio.params, 0.505
+      s), OpenPose files that do not match the frames, no performer found, bad settings.
   """
   import tqdm  # pylint: disable=g-import-not-at-top
   from apvg_tf.audio import framing, params  # pylint: disable=g-import-not-at-top
@@ -654,18 +673,26 @@ def process_clip(source, settings=Settings(), *, detector=None, progress=True):
   video_seconds = float(timestamps[-1] + step)
   num_frames = min(int(math.floor(video_seconds * fps + 0.5)),
                    framing.num_video_frames(len(waveform), fps))
-  if num_frames <= 0:
-    raise InputError(f"clip {source.clip_id} gives zero frames at {fps:g} fps (video "
-                     f"{video_seconds:.3f} s, audio {len(waveform) / params.SAMPLE_RATE:.3f} s)"
-                     "; pass a longer clip")
   audio_seconds = len(waveform) / params.SAMPLE_RATE
+  # floor, not round: one sample more than T / fps seconds would start frame T + 1.
+  clip_samples = min(len(waveform),
+                     int(math.floor(num_frames * params.SAMPLE_RATE / fps + 1e-6)))
+  # The shortest clip is one audio window (87 columns x hop 256 = 22272 samples, 0.505 s):
+  # every frame is made from the window around it, and in a shorter clip every window is
+  # mostly the zero padding beyond the clip's ends.
+  min_samples = params.WINDOW_COLUMNS * params.HOP_LENGTH
+  if clip_samples < min_samples:
+    raise InputError(
+        f"clip {source.clip_id} lasts {clip_samples / params.SAMPLE_RATE:.3f} s (video "
+        f"{video_seconds:.3f} s, audio {audio_seconds:.3f} s; the shorter sets it), less "
+        f"than one audio window ({params.WINDOW_COLUMNS} CQT columns x {params.HOP_LENGTH} "
+        f"samples = {min_samples / params.SAMPLE_RATE:.3f} s); leave it out or give a clip of "
+        f"at least {math.ceil(100 * min_samples / params.SAMPLE_RATE) / 100:.2f} s")
   if abs(audio_seconds - video_seconds) > 1.0:
     warnings.append(f"the audio ({audio_seconds:.1f} s) and the video ({video_seconds:.1f} s) "
                     "differ by more than 1 s; the longer was cut: check that they belong "
                     "together")
-  # floor, not round: one sample more than T / fps seconds would start frame T + 1.
-  waveform = waveform[:min(len(waveform),
-                           int(math.floor(num_frames * params.SAMPLE_RATE / fps + 1e-6)))]
+  waveform = waveform[:clip_samples]
   assert framing.num_video_frames(len(waveform), fps) == num_frames
 
   chosen = nearest_source_frames(timestamps, fps, num_frames)  # [T]

@@ -95,7 +95,7 @@ def list_videos(input_spec, *, audio_dir=None, openpose_dir=None, split=None):
     split: split of every clip, or None to assign splits when writing the dataset.
 
   Returns:
-    list of ClipSource, sorted by path.
+    list of ClipSource: a folder's videos sorted by name, listed files in the order given.
 
   Raises:
     InputError: a missing path, a folder without videos, a missing audio or OpenPose match,
