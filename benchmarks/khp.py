@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from apvg_tf import data
 from apvg_tf.evaluation import khp_eval
-from apvg_tf.training import khp_task
+from apvg_tf.training import khp_task, trainer
 from benchmarks import common
 from tests.conftest import write_random_dataset
 
@@ -32,7 +32,7 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed training steps.")
 
 def main(argv):
   del argv
-  config = _CONFIG.value
+  config = trainer.stage_config(_CONFIG.value, "khp")  # The KP's own batch and windows.
   with tempfile.TemporaryDirectory() as tmp:
     path = write_random_dataset(os.path.join(tmp, "d"), splits=("train",) * 2, seconds=20.0,
                                 resolution=32)
