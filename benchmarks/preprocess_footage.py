@@ -30,6 +30,7 @@ import apvg_tf  # noqa: F401  pylint: disable=g-bad-import-order,unused-import
 from absl import app, flags
 
 from apvg_tf import footage
+from apvg_tf.footage import dataset as footage_dataset
 from benchmarks import common
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,17 +46,6 @@ _RESOLUTION = flags.DEFINE_integer("resolution", 128, "Side of the output frames
 _RUNNING_MODE = flags.DEFINE_enum("running_mode", "multi_processing",
                                   ["multi_processing", "multi_threading"],
                                   "How DirectRunner runs more than one worker.")
-
-
-def _shards(folder):
-  """{path relative to the dataset: bytes} of a dataset's shards."""
-  found = {}
-  for base, _, names in os.walk(os.path.join(folder, "shards")):
-    for name in names:
-      path = os.path.join(base, name)
-      with open(path, "rb") as f:
-        found[os.path.relpath(path, folder)] = f.read()
-  return found
 
 
 def _cpu_seconds():
@@ -105,7 +95,7 @@ def main(argv):
       summary, seconds, cpu_seconds, load_before, load_after = _run(sources, out, workers)
       if summary["failed"]:
         raise RuntimeError(f"clips failed: {summary['failed']}")
-      shards = _shards(out)
+      shards = footage_dataset.shard_bytes(out)
       first = first or shards
       rows.append({"workers": workers, "mode": "in_process" if workers == 1
                                                else _RUNNING_MODE.value,

@@ -434,12 +434,7 @@ def test_beam_direct_runner_skips_broken_clip_and_reruns(tmp_path, small_clip):
 
 def _dataset_files(folder):
   """{path relative to the dataset: bytes} of a dataset's shards; its manifest, less command."""
-  shards = {}
-  for base, _, names in os.walk(os.path.join(folder, "shards")):
-    for name in names:
-      path = os.path.join(base, name)
-      with open(path, "rb") as f:
-        shards[os.path.relpath(path, folder)] = f.read()
+  shards = footage_dataset.shard_bytes(folder)
   manifest = data.load_manifest(folder)
   del manifest["command"]  # The one field that differs: it records the runner flag.
   return shards, manifest

@@ -239,3 +239,13 @@ def build_footage_dataset(sources, out_dir, *, instrument, settings=process.Sett
           "splits": splits, "failed": failed, "frames": frames, "quality": quality,
           "table": table, "staging_dir": staging_dir}
 
+
+def shard_bytes(dataset_dir):
+  """{shard path relative to the dataset: its bytes}, to compare two builds of a dataset."""
+  found = {}
+  for base, _, names in os.walk(os.path.join(os.fspath(dataset_dir), "shards")):
+    for name in names:
+      path = os.path.join(base, name)
+      with open(path, "rb") as f:
+        found[os.path.relpath(path, dataset_dir)] = f.read()
+  return found
