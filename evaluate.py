@@ -1,7 +1,10 @@
 """Evaluates a trained run: writes <workdir>/metrics.json (DESIGN.md metric names).
 
   python evaluate.py --config=configs/default.py --workdir=runs/cello [--split=test]
-      [--stages=khp,cvg,stu]
+      [--stages=khp,cvg,stu] [--config.sync.evaluator_workdir=EVAL]
+
+With a trained cross-modal evaluator (--config.stage=sync) in EVAL, the KHP metrics include
+sync_score and motion_fd; on the evaluator's own work directory, its held-out retrieval.
 """
 
 import apvg_tf  # noqa: F401  pylint: disable=unused-import  (selects Keras 2 first)

@@ -1,6 +1,9 @@
 """Trains a stage (or all three) of APVG-TF.
 
   python train.py --config=configs/default.py --workdir=runs/cello --config.stage=khp
+
+Stages: khp, cvg, stu, all (the three in order), sync (the motion prior's cross-modal
+evaluator, in a work directory of its own).
 """
 
 import sys

@@ -131,3 +131,26 @@ def perceptual_loss(vgg, fake, real):
     f, r = tf.split(tf.cast(value, tf.float32), 2, axis=0)
     total += _per_example(tf.abs(f - tf.stop_gradient(r)))
   return total
+
+
+def contrastive_loss(audio_embeddings, motion_embeddings, temperature):
+  """Symmetric InfoNCE (CLIP's) over a batch of matched (audio, motion) pairs.
+
+  With s_ij = <a_i, m_j> / temperature, the loss of pair i is
+    (1/2) [ -log softmax_j(s_ij)[i]  +  -log softmax_j(s_ji)[i] ],
+  i.e. audio i must pick out its own motion among the batch's, and motion i its own audio.
+
+  Args:
+    audio_embeddings: float [N, E] (unit vectors).
+    motion_embeddings: float [N, E] (unit vectors); row i goes with audio row i.
+    temperature: positive float.
+
+  Returns:
+    float [N].
+  """
+  logits = tf.matmul(tf.cast(audio_embeddings, tf.float32),
+                     tf.cast(motion_embeddings, tf.float32), transpose_b=True) / temperature
+  labels = tf.range(tf.shape(logits)[0])
+  by_audio = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+  by_motion = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.transpose(logits))
+  return 0.5 * (by_audio + by_motion)

@@ -44,4 +44,15 @@ def get_config():
   config.stu.perceptual_layers = ("conv1_2",)
   config.stu.rollout_frames = 4
   config.stu.eval_preview_seconds = 1.0
+  config.sync.sequence_frames = 8
+  config.sync.window_frames = 16
+  config.sync.batch_size = 2
+  config.sync.candidates = 4
+  config.sync.embedding = 8
+  config.sync.audio_channels = (8, 8, 8)
+  config.sync.node_units = 8
+  config.sync.gcn_layers = 1
+  config.sync.pool_heads = 2
+  config.sync.temporal_channels = (8, 8)
+  config.sync.temporal_strides = (1, 2)
   return config

@@ -11,7 +11,7 @@ import ml_collections
 def get_config():
   """The default configuration."""
   config = ml_collections.ConfigDict()
-  config.stage = "khp"  # khp | cvg | stu | all
+  config.stage = "khp"  # khp | cvg | stu | all (the three in order) | sync (the evaluator)
   config.dataset_dir = "data/synth_cello"
   config.seed = 0
   config.strategy = "auto"  # See apvg_tf/strategy.py.
@@ -55,6 +55,14 @@ def get_config():
   config.khp.lstm_units = 256
   config.khp.dropout = 0.3
   config.khp.input_noise = 0.0
+  # > 0: validation, evaluation and export use the exponential moving average of the KP's
+  # weights with this decay (Polyak averaging over ~1 / (1 - decay) steps); 0: the weights.
+  config.khp.ema_decay = 0.0
+  # The motion prior of Ren et al. (apvg_tf/training/motion_prior.py; 0: off). The pose
+  # perceptual loss needs a trained evaluator in config.sync.evaluator_workdir.
+  config.khp.pose_perceptual_weight = 0.0
+  config.khp.adversarial_weight = 0.0
+  config.khp.adversarial_loss = "lsgan"  # bce | lsgan | hinge.
   config.khp.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.khp.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
   # Non-zero: overrides config.window_frames for this stage. The KP's LSTM learns where the
@@ -136,6 +144,31 @@ def get_config():
   config.stu.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.stu.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
   config.stu.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).
+
+  # The cross-modal audio-motion evaluator of Ren et al. (`--config.stage=sync`, trained once
+  # per dataset in its own work directory on the training split; README, "Motion prior").
+  config.sync = ml_collections.ConfigDict()
+  # A trained evaluator's work directory: evaluation then reports sync_score and motion_fd,
+  # and the KP's pose perceptual loss uses its motion encoder.
+  config.sync.evaluator_workdir = ""
+  config.sync.sequence_frames = 48  # Frames per (audio, motion) sequence (1.6 s at 30 fps).
+  # Each training window is cut into window_frames / sequence_frames consecutive sequences:
+  # 8 windows x 4 sequences = 32 pairs per step, each pair's negatives the other 31, three
+  # of them from the same moment of the same piece (the hard ones: at test time most
+  # candidates come from the same few pieces).
+  config.sync.window_frames = 192
+  config.sync.batch_size = 8
+  config.sync.num_train_steps = 1000
+  config.sync.temperature = 0.07  # CLIP's initial value.
+  config.sync.candidates = 32  # Audio candidates per test sequence (chance: 1/32).
+  config.sync.embedding = 128
+  config.sync.audio_channels = (32, 64, 64)
+  config.sync.audio_stride = 4  # Every 4th frame's audio window is encoded.
+  config.sync.node_units = 64
+  config.sync.gcn_layers = 2
+  config.sync.pool_heads = 8  # Attention heads pooling a frame's keypoints.
+  config.sync.temporal_channels = (128, 128, 128)
+  config.sync.temporal_strides = (1, 2, 2)
 
   # Evaluation.
   config.eval = ml_collections.ConfigDict()

@@ -116,6 +116,30 @@ def test_restart_continues_from_checkpoint_with_same_optimizer_state(dataset, tm
   assert any(not np.array_equal(a, b.numpy()) for a, b in zip(weights, task.model.weights))
 
 
+def test_ema_weights_average_the_trained_ones_and_survive_a_restart(dataset, tmp_path):
+  config = _config(dataset, num_train_steps=2)
+  config.khp.ema_decay = 0.75
+  trainer.train_and_evaluate(config, str(tmp_path))
+  task, step = trainer.restore(config, str(tmp_path), "khp")
+  assert step == 2 and task.model is not task.train_model
+  before = [w.numpy() for w in task.train_model.trainable_variables]
+  averages = [w.numpy() for w in task.model.trainable_variables]
+  # After two steps from a common start w0, ema = d^2 w0 + d(1-d) w1 + (1-d) w2: it differs
+  # from the trained weights, and lies between w0's and w2's where they differ.
+  assert any(not np.allclose(a, b) for a, b in zip(averages, before))
+  config.num_train_steps = 3
+  trainer.train_and_evaluate(config, str(tmp_path))  # Resumes: restores both models.
+  task, step = trainer.restore(config, str(tmp_path), "khp")
+  after = [w.numpy() for w in task.train_model.trainable_variables]
+  for average, old, new, trained in zip(task.model.trainable_variables, averages, before,
+                                        after):
+    del new
+    np.testing.assert_allclose(average.numpy(), 0.75 * old + 0.25 * trained, atol=1e-6)
+  # The evaluated model is the average: what `model` predicts comes from its weights.
+  audio = tf.random.normal([1, 3, 84, 87], seed=3)
+  assert not np.allclose(task.model(audio).numpy(), task.train_model(audio).numpy())
+
+
 def test_evaluate_writes_metrics_json(dataset, tmp_path):
   config = _config(dataset, num_train_steps=1)
   trainer.train_and_evaluate(config, str(tmp_path))

@@ -7,21 +7,23 @@ import tensorflow as tf
 
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval, khp_eval, stu_eval
-from apvg_tf.training import trainer
+from apvg_tf.evaluation import cvg_eval, khp_eval, stu_eval, sync_eval
+from apvg_tf.training import sync_task, trainer
 
 # Stage -> its evaluation function(task, config, split, out_dir) -> metrics dict.
 EVALUATORS = {
-    "khp": lambda task, *args, **kwargs: khp_eval.evaluate_khp(task.model, *args, **kwargs),
+    "khp": lambda task, config, *args, **kwargs: khp_eval.evaluate_khp(
+        task.model, config, *args, evaluator=sync_task.restore_evaluator(config), **kwargs),
     "cvg": lambda task, *args, **kwargs: cvg_eval.evaluate_cvg(task.model, *args, **kwargs),
     "stu": lambda task, *args, **kwargs: stu_eval.evaluate_stu(task.generator(), *args,
                                                                **kwargs),
+    "sync": lambda task, *args, **kwargs: sync_eval.evaluate_sync(task.model, *args, **kwargs),
 }
 
 
 def trained_stages(workdir):
   """The stages of EVALUATORS that have a checkpoint in `workdir`, in pipeline order."""
-  return [stage for stage in trainer.STAGE_ORDER if stage in EVALUATORS and
+  return [stage for stage in trainer.STAGE_ORDER + ("sync",) if stage in EVALUATORS and
           tf.train.latest_checkpoint(os.path.join(trainer.stage_dir(workdir, stage),
                                                   "checkpoints"))]
 
@@ -51,7 +53,7 @@ def evaluate(config, workdir, split=None, stages=None):
   split = split or config.eval.split
   trained = trained_stages(workdir)
   if not trained:
-    raise InputError(f"{workdir!r} has no checkpoint of any stage (khp, cvg, stu); train one "
+    raise InputError(f"{workdir!r} has no checkpoint of any stage (khp, cvg, stu, sync); train one "
                      f"first: python train.py --config=... --workdir={workdir} "
                      "--config.stage=khp")
   missing = [s for s in stages or () if s not in trained]

@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from apvg_tf import audio, data, skeleton
-from apvg_tf.evaluation import metrics
+from apvg_tf.evaluation import metrics, sync_eval
 from apvg_tf.errors import InputError
 
 PARTS = ("body", "left_hand", "right_hand")
@@ -74,7 +74,7 @@ def skeleton_frames(real, pred, frames=None, size=256):
                           skeleton.draw_skeleton(base, pred[t], thickness=2, radius=2)], 1)
 
 
-def evaluate_khp(model, config, split, out_dir=None):
+def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
   """Computes the KHP metrics of `model` on a split.
 
   Args:
@@ -84,6 +84,9 @@ def evaluate_khp(model, config, split, out_dir=None):
     out_dir: if set, predictions.npz and the Fig. 4 PCA plot are written there, and with
       `config.eval.video` also `skeletons.mp4`: real | predicted skeletons over the first
       clip's frames, with its music.
+    evaluator: optional trained CrossModalEvaluator: adds sync_score (and _top5, margin) and
+      motion_fd for the prediction, the ground truth (sync_score_real ...), the mean pose and
+      the nearest neighbour (sync_score_mean_pose, sync_score_nn ...); see sync_eval.
 
   Returns:
     dict of metrics (DESIGN.md names): kp_distance (and per part), kp_distance_mean_pose,
@@ -99,6 +102,7 @@ def evaluate_khp(model, config, split, out_dir=None):
   scores = {name: {part: [] for part in (None,) + PARTS} for name in ("pred", "mean", "nn")}
   beat = {"pred": [], "real": []}
   saved, frames, clips = {}, 0, 0
+  sequences = {"windows": [], "": [], "_real": [], "_mean_pose": [], "_nn": []}
   for clip in data.read_clips(config.dataset_dir, split, with_frames=False):
     if config.eval.max_clips and clips >= config.eval.max_clips:
       break
@@ -128,6 +132,11 @@ def evaluate_khp(model, config, split, out_dir=None):
                            clip["fps"], audio=clip["waveform"],
                            sample_rate=manifest["audio"]["sample_rate"])
     saved[clip["clip_id"]] = (candidates["pred"], real)
+    if evaluator is not None:
+      sequences["windows"].append(windows)
+      sequences["_real"].append(real)
+      for name, suffix in (("pred", ""), ("mean", "_mean_pose"), ("nn", "_nn")):
+        sequences[suffix].append(sync_eval.with_confidence(candidates[name], real))
     frames += len(real)
     clips += 1
   if not clips:
@@ -141,6 +150,9 @@ def evaluate_khp(model, config, split, out_dir=None):
       result[f"{key}_{part}"] = _pooled(scores[name][part])
   result.update(beat_align=float(np.mean(beat["pred"])),
                 beat_align_real=float(np.mean(beat["real"])), frames=frames, clips=clips)
+  if evaluator is not None:
+    windows = sequences.pop("windows")
+    result.update(sync_eval.sync_metrics(evaluator, windows, sequences, config))
   if out_dir:
     os.makedirs(out_dir, exist_ok=True)
     np.savez_compressed(os.path.join(out_dir, "predictions.npz"),

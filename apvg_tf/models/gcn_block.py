@@ -49,6 +49,44 @@ EDGE_SET = "bones"
 EDGE_WEIGHT = "weight"
 
 
+def directed_bones(bones):
+  """(sources, targets): each undirected bone (i, j) as the edges i -> j and j -> i."""
+  bones = [(int(i), int(j)) for i, j in bones]
+  forward, backward = [i for i, _ in bones], [j for _, j in bones]
+  return forward + backward, backward + forward
+
+
+def skeleton_graph(node_features, node_mask, sources, targets):
+  """A batch of skeletons as one GraphTensor with one component per skeleton.
+
+  Args:
+    node_features: float [B, P, D], the initial node states (B may be dynamic).
+    node_mask: float [B, P], 1 for valid and 0 for masked keypoints.
+    sources: list of E int source keypoints of the directed edges (see `directed_bones`).
+    targets: list of E int target keypoints.
+
+  Returns:
+    A scalar GraphTensor: node set "keypoints" (B P nodes, feature `hidden_state` [B P, D]),
+    edge set "bones" (B E edges, feature "weight" [B E] = m_source m_target).
+  """
+  batch = tf.shape(node_features)[0]
+  num_nodes = node_features.shape[1]
+  offsets = tf.range(batch)[:, None] * num_nodes  # [B, 1]
+  edge_sources = tf.reshape(offsets + tf.constant(sources, tf.int32)[None], [-1])
+  edge_targets = tf.reshape(offsets + tf.constant(targets, tf.int32)[None], [-1])
+  weights = tf.gather(node_mask, sources, axis=1) * tf.gather(node_mask, targets, axis=1)
+  return tfgnn.GraphTensor.from_pieces(
+      node_sets={NODE_SET: tfgnn.NodeSet.from_fields(
+          sizes=tf.fill([batch], num_nodes),
+          features={tfgnn.HIDDEN_STATE: tf.reshape(node_features,
+                                                   [-1, node_features.shape[-1]])})},
+      edge_sets={EDGE_SET: tfgnn.EdgeSet.from_fields(
+          sizes=tf.fill([batch], len(sources)),
+          adjacency=tfgnn.Adjacency.from_indices(source=(NODE_SET, edge_sources),
+                                                 target=(NODE_SET, edge_targets)),
+          features={EDGE_WEIGHT: tf.reshape(weights, [-1])})})
+
+
 @tf.keras.utils.register_keras_serializable(package="apvg_tf")
 class KeypointGCN(tf.keras.layers.Layer):
   """Refines a feature map at the keypoints with a skeleton GCN (see the module docstring).
@@ -92,8 +130,7 @@ class KeypointGCN(tf.keras.layers.Layer):
     if bad:
       raise ValueError(f"bones {bad} name keypoints outside 0..{self.num_keypoints - 1}")
     # Each bone in both directions: GCN messages flow both ways along a bone.
-    self._sources = [i for i, _ in self.bones] + [j for _, j in self.bones]
-    self._targets = [j for _, j in self.bones] + [i for i, _ in self.bones]
+    self._sources, self._targets = directed_bones(self.bones)
     self.gcn_layers = []
 
   def build(self, input_shape):
@@ -128,33 +165,8 @@ class KeypointGCN(tf.keras.layers.Layer):
       graph = layer(graph)
 
   def build_graph(self, node_features, node_mask):
-    """The batch of skeletons as one GraphTensor with one component per batch element.
-
-    Args:
-      node_features: float [B, P, D], the initial node states.
-      node_mask: float [B, P], 1 for valid and 0 for masked keypoints.
-
-    Returns:
-      A scalar GraphTensor: node set "keypoints" (B P nodes, feature `hidden_state` [B P, D]),
-      edge set "bones" (B 2E edges, feature "weight" [B 2E] = m_source m_target).
-    """
-    batch = tf.shape(node_features)[0]
-    num_edges = len(self._sources)
-    offsets = tf.range(batch)[:, None] * self.num_keypoints  # [B, 1]
-    sources = tf.reshape(offsets + tf.constant(self._sources, tf.int32)[None], [-1])
-    targets = tf.reshape(offsets + tf.constant(self._targets, tf.int32)[None], [-1])
-    weights = tf.gather(node_mask, self._sources, axis=1) * tf.gather(
-        node_mask, self._targets, axis=1)  # [B, 2E]
-    return tfgnn.GraphTensor.from_pieces(
-        node_sets={NODE_SET: tfgnn.NodeSet.from_fields(
-            sizes=tf.fill([batch], self.num_keypoints),
-            features={tfgnn.HIDDEN_STATE: tf.reshape(
-                node_features, [-1, node_features.shape[-1]])})},
-        edge_sets={EDGE_SET: tfgnn.EdgeSet.from_fields(
-            sizes=tf.fill([batch], num_edges),
-            adjacency=tfgnn.Adjacency.from_indices(source=(NODE_SET, sources),
-                                                   target=(NODE_SET, targets)),
-            features={EDGE_WEIGHT: tf.reshape(weights, [-1])})})
+    """The batch of skeletons as one GraphTensor (see `skeleton_graph`)."""
+    return skeleton_graph(node_features, node_mask, self._sources, self._targets)
 
   def call(self, feature_map, keypoints, confidences=None):
     """Samples, convolves over the skeleton and splats back.

@@ -1,4 +1,4 @@
-"""The KHP stage as a training task: KP model, eqs. (2)-(3), summaries."""
+"""The KHP stage as a training task: KP model, eqs. (2)-(3), the motion prior, summaries."""
 
 import numpy as np
 import tensorflow as tf
@@ -6,7 +6,7 @@ import tensorflow as tf
 from apvg_tf import data, losses, skeleton
 from apvg_tf.evaluation import khp_eval, metrics
 from apvg_tf.models import keypoint_predictor
-from apvg_tf.training import precision
+from apvg_tf.training import motion_prior, precision
 
 
 class KHPTask:
@@ -22,15 +22,34 @@ class KHPTask:
     self.manifest = manifest
     self.mean_pose = np.asarray(manifest["mean_pose"], np.float32)
     self._validation = None
+    self.prior = motion_prior.MotionPrior(config)
 
   def build(self, optimizer):
-    """Creates the model (inside the strategy scope) and returns what to checkpoint."""
-    self.model = keypoint_predictor.keypoint_predictor_from_config(self.khp, self.mean_pose)
-    self.model(tf.zeros([1, 1, 84, 87]))  # Create the weights.
+    """Creates the model (inside the strategy scope) and returns what to checkpoint.
+
+    With `khp.ema_decay` > 0 there are two models: `train_model`, which the optimizer
+    updates, and `model`, the exponential moving average of its weights, which validation,
+    evaluation and export use. The average is checkpointed as "model", so everything that
+    restores a KP gets it; without EMA, `train_model` is `model`.
+    """
+    def new_model():
+      model = keypoint_predictor.keypoint_predictor_from_config(self.khp, self.mean_pose)
+      model(tf.zeros([1, 1, 84, 87]))  # Create the weights.
+      return model
+
+    self.model = new_model()
+    self.train_model = self.model
+    items = {"model": self.model, "optimizer": optimizer}
+    if self.khp.ema_decay:
+      self.train_model = new_model()
+      for average, weight in zip(self.model.weights, self.train_model.weights):
+        average.assign(weight)
+      items["train_model"] = self.train_model
     # Create the optimizer's slots now, so a checkpoint restores into them at once.
-    optimizer.build(self.model.trainable_variables)
+    optimizer.build(self.train_model.trainable_variables)
     self.optimizer = optimizer
-    return {"model": self.model, "optimizer": optimizer}
+    items.update(self.prior.build(optimizer))
+    return items
 
   def compute_losses(self, batch, global_batch_size, training=True, random=None):
     """Per-replica losses, scaled so that their sum over replicas is the global mean.
@@ -46,7 +65,8 @@ class KHPTask:
     """
     real = batch["keypoints"][..., :2]
     confidence = batch["keypoints"][..., 2]
-    pred = self.model(batch["audio"], training=training, random=random)
+    model = self.train_model if training else self.model
+    pred = model(batch["audio"], training=training, random=random)
     coord = losses.keypoint_coordinate_loss(pred, real, confidence)
     out = {"coord": tf.nn.compute_average_loss(coord, global_batch_size=global_batch_size)}
     total = self.khp.coord_loss_weight * coord
@@ -56,16 +76,41 @@ class KHPTask:
                                           parts=self.khp.heatmap_parts)
       out["heatmap"] = tf.nn.compute_average_loss(heat, global_batch_size=global_batch_size)
       total += self.khp.heatmap_loss_weight * heat
+    prior = self.prior.generator_losses(pred, batch["keypoints"], batch["audio"])
+    for name, value in prior.items():
+      out[name] = tf.nn.compute_average_loss(value, global_batch_size=global_batch_size)
+      total += self.khp[f"{name}_weight"] * value
     out["total"] = tf.nn.compute_average_loss(total, global_batch_size=global_batch_size)
     return out, pred
 
   def train_step(self, batch, global_batch_size, random):
     """One optimisation step on a replica's batch; returns its scaled losses."""
-    with tf.GradientTape() as tape:
-      out, _ = self.compute_losses(batch, global_batch_size, random=random)
+    with tf.GradientTape() as tape, tf.GradientTape() as d_tape:
+      out, pred = self.compute_losses(batch, global_batch_size, random=random)
       loss = precision.scaled(self.optimizer, out["total"])
-    precision.apply_gradients(self.optimizer, tape, loss, self.model.trainable_variables)
+      if self.prior.adversarial:
+        out["d_total"] = tf.nn.compute_average_loss(
+            self.prior.discriminator_loss(pred, batch["keypoints"], batch["audio"]),
+            global_batch_size=global_batch_size)
+        d_loss = precision.scaled(self.prior.d_optimizer, out["d_total"])
+    precision.apply_gradients(self.optimizer, tape, loss, self.train_model.trainable_variables)
+    if self.prior.adversarial:
+      precision.apply_gradients(self.prior.d_optimizer, d_tape, d_loss,
+                                self.prior.discriminator_variables)
     return out
+
+  def after_step(self):
+    """Cross-replica, after each optimizer step: moves the EMA weights toward the trained.
+
+    Polyak averaging: on 10 minutes of music the KP starts replaying the training pieces'
+    bowing within a few hundred steps, and the average of the weights over the last
+    ~1 / (1 - decay) steps generalises better than any one of them.
+    """
+    decay = self.khp.ema_decay
+    if decay:
+      for average, weight in zip(self.model.trainable_variables,
+                                 self.train_model.trainable_variables):
+        average.assign(decay * average + (1.0 - decay) * weight)
 
   def summary_images(self, batch, frames=4):
     """An image of real (left) and predicted (right) skeletons of the first example.

@@ -41,9 +41,10 @@ import tensorflow as tf
 from apvg_tf import data, strategy as strategy_lib
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
-from apvg_tf.training import cvg_task, khp_task, precision, randomness, stu_task
+from apvg_tf.training import cvg_task, khp_task, precision, randomness, stu_task, sync_task
 
-TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask, "stu": stu_task.STUTask}
+TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask, "stu": stu_task.STUTask,
+         "sync": sync_task.SyncTask}
 STAGE_ORDER = ("khp", "cvg", "stu")
 # Loop settings a stage's config block may override (0 there: use the shared value).
 STAGE_OVERRIDES = ("num_train_steps", "batch_size", "window_frames")
@@ -242,9 +243,13 @@ def train_stage(config, workdir, stage):
     return task.train_step(batch, config.batch_size,
                            randomness.StepRandom(config.seed, number, config.batch_size))
 
+  after_step = getattr(task, "after_step", None)  # Cross-replica work after the update.
+
   @tf.function
   def distributed_step(batch, number):
     losses = strategy.run(replica_step, args=(batch, number))
+    if after_step:
+      after_step()
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
             for k, v in losses.items()}
 
