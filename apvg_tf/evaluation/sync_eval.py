@@ -8,8 +8,10 @@ audio's embedding:
   sync_score       accuracy at 1: the true audio ranks first (chance 1 / N)
   sync_score_top5  accuracy at 5
   sync_margin      mean over i of cos(m_i, a_i) - mean_{j != i} cos(m_i, a_j)
-Ties (a motion that is the same for all music, e.g. the mean pose) are broken at random in
-expectation: the true audio's place is uniform among the tied ones.
+Equal cosines (candidates whose audio embeddings coincide, e.g. silences) are ties, broken
+at random in expectation: the true audio's place is uniform among the tied ones. A motion
+that is the same for all music (the mean pose) scores chance: the audio nearest to its one
+embedding is the true one for about 1 / N of the sequences.
 `motion_fd` is the Frechet distance between Gaussians fitted to the motion encoder's
 embeddings of generated and of real sequences (overlapping, every quarter sequence).
 """

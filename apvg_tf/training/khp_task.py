@@ -102,9 +102,10 @@ class KHPTask:
   def after_step(self):
     """Cross-replica, after each optimizer step: moves the EMA weights toward the trained.
 
-    Polyak averaging: on 10 minutes of music the KP starts replaying the training pieces'
-    bowing within a few hundred steps, and the average of the weights over the last
-    ~1 / (1 - decay) steps generalises better than any one of them.
+    Polyak averaging over the last ~1 / (1 - decay) steps: an average of weights often
+    generalises better than any one of them, and it removes the step-to-step noise from the
+    choice of the best validation checkpoint. (On the virtual cellist it did not help the
+    bow hand: README, "Results on the virtual cellist".)
     """
     decay = self.khp.ema_decay
     if decay:
