@@ -38,6 +38,6 @@ def markdown_table(rows, columns):
            "|---|" + "---|" * len(columns)]
   for name, metrics in rows:
     cells = [f"{metrics[c]:.4f}" if isinstance(metrics.get(c), float) else
-             str(metrics.get(c, "")) for c in columns]
+             ("" if metrics.get(c) is None else str(metrics[c])) for c in columns]
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
