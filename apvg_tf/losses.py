@@ -64,6 +64,19 @@ def _per_example(x):
   return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), -1)
 
 
+def unpaired_audio(audio):
+  """The audio of the unpaired term: another example's window, or this one's reversed in time.
+
+  Args:
+    audio: [B, T, ...] a batch of audio windows over time (B may be 1 on a replica).
+
+  Returns:
+    [B, T, ...]: example b gets example b - 1's audio (B > 1), or its own reversed (B = 1).
+  """
+  return tf.cond(tf.shape(audio)[0] > 1, lambda: tf.roll(audio, 1, axis=0),
+                 lambda: tf.reverse(audio, axis=[1]))
+
+
 def generator_adversarial_loss(fake_logits, kind="bce"):
   """Eq. (5): the generator wants D(G(A, V^coarse, K^pred), A) judged real and paired.
 

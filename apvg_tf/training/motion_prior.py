@@ -105,10 +105,7 @@ class MotionPrior:
     fake_frames = frame(pred)
     frame_loss = losses.discriminator_adversarial_loss(frame(real), fake_frames, fake_frames,
                                                        kind)
-    # The unpaired audio: the next example's window, or this one's reversed in time.
-    other = tf.cond(batch > 1, lambda: tf.roll(audio, 1, axis=0),
-                    lambda: tf.reverse(audio, axis=[1]))
     sequence_loss = losses.discriminator_adversarial_loss(
         self.sequence_d(real, audio), self.sequence_d(pred, audio),
-        self.sequence_d(real, other), kind)
+        self.sequence_d(real, losses.unpaired_audio(audio)), kind)
     return frame_loss + sequence_loss

@@ -148,9 +148,7 @@ class STUTask:
     flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
     per_example = lambda x: tf.reduce_mean(tf.reshape(x, [batch_size, steps]), 1)
     audio = flat(inputs["audio"])
-    # The unpaired audio: the next example's window, or this one's reversed in time.
-    other = tf.cond(batch_size > 1, lambda: tf.roll(inputs["audio"], 1, axis=0),
-                    lambda: tf.reverse(inputs["audio"], axis=[1]))
+    other = losses.unpaired_audio(inputs["audio"])
     fake = self.model(inputs, training=True)
     fake_flat, real_flat = flat(fake), flat(real)
     l1 = tf.reduce_mean(tf.abs(fake - real), axis=[1, 2, 3, 4])
