@@ -102,7 +102,7 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
   scores = {name: {part: [] for part in (None,) + PARTS} for name in ("pred", "mean", "nn")}
   beat = {"pred": [], "real": []}
   saved, frames, clips = {}, 0, 0
-  sequences = {"windows": [], "": [], "_real": [], "_mean_pose": [], "_nn": []}
+  sync_windows, motions = [], {"": [], "_real": [], "_mean_pose": [], "_nn": []}
   for clip in data.read_clips(config.dataset_dir, split, with_frames=False):
     if config.eval.max_clips and clips >= config.eval.max_clips:
       break
@@ -133,10 +133,10 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
                            sample_rate=manifest["audio"]["sample_rate"])
     saved[clip["clip_id"]] = (candidates["pred"], real)
     if evaluator is not None:
-      sequences["windows"].append(windows)
-      sequences["_real"].append(real)
+      sync_windows.append(windows)
+      motions["_real"].append(real)
       for name, suffix in (("pred", ""), ("mean", "_mean_pose"), ("nn", "_nn")):
-        sequences[suffix].append(sync_eval.with_confidence(candidates[name], real))
+        motions[suffix].append(sync_eval.with_confidence(candidates[name], real))
     frames += len(real)
     clips += 1
   if not clips:
@@ -151,8 +151,7 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
   result.update(beat_align=float(np.mean(beat["pred"])),
                 beat_align_real=float(np.mean(beat["real"])), frames=frames, clips=clips)
   if evaluator is not None:
-    windows = sequences.pop("windows")
-    result.update(sync_eval.sync_metrics(evaluator, windows, sequences, config))
+    result.update(sync_eval.sync_metrics(evaluator, sync_windows, motions, config))
   if out_dir:
     os.makedirs(out_dir, exist_ok=True)
     np.savez_compressed(os.path.join(out_dir, "predictions.npz"),

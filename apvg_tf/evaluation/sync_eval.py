@@ -38,16 +38,9 @@ def cut_sequences(arrays, length, stride=None):
   return np.stack(out) if out else np.zeros((0, length) + arrays[0].shape[1:], np.float32)
 
 
-def embed(evaluator, audio=None, keypoints=None, batch=64, normalize=True):
-  """Embeddings of sequences in batches: audio [N, L, 84, 87] or keypoints [N, L, P, 3]."""
-  if audio is not None:
-    fn = evaluator.embed_audio if normalize else evaluator.audio_encoder
-    items = audio
-  else:
-    fn = evaluator.embed_motion if normalize else lambda k: evaluator.motion_encoder(k)[0]
-    items = keypoints
-  return np.concatenate([np.asarray(fn(items[s:s + batch]))
-                         for s in range(0, len(items), batch)])
+def embed(fn, items, batch=64):
+  """fn over [N, ...] in batches of `batch` (an evaluator's embedding or encoder): NumPy."""
+  return np.concatenate([np.asarray(fn(items[s:s + batch])) for s in range(0, len(items), batch)])
 
 
 def candidate_sets(count, candidates, seed=0):
@@ -119,16 +112,16 @@ def sync_metrics(evaluator, windows, motions, config):
   length = config.sync.sequence_frames
   audio = cut_sequences(windows, length)
   sets = candidate_sets(len(audio), config.sync.candidates, seed=config.seed)
-  audio_embeddings = embed(evaluator, audio=audio)
+  audio_embeddings = embed(evaluator.embed_audio, audio)
   result = {}
   features = {}
   for suffix, clips in motions.items():
     motion = cut_sequences(clips, length)
-    result.update(retrieval_metrics(audio_embeddings, embed(evaluator, keypoints=motion), sets,
-                                    suffix))
-    features[suffix] = embed(evaluator, keypoints=cut_sequences(clips, length,
-                                                                max(1, length // 4)),
-                             normalize=False)
+    result.update(retrieval_metrics(audio_embeddings, embed(evaluator.embed_motion, motion),
+                                    sets, suffix))
+    # motion_fd on the encoder's embedding before normalisation, every quarter sequence.
+    features[suffix] = embed(lambda k: evaluator.motion_encoder(k)[0],
+                             cut_sequences(clips, length, max(1, length // 4)))
   for suffix, values in features.items():
     if suffix != "_real":
       result[f"motion_fd{suffix}"] = frechet_distance(values, features["_real"])

@@ -84,8 +84,8 @@ class SyncTask:
       sets = sync_eval.candidate_sets(len(audio), min(self.config.sync.candidates, len(audio)))
       self._validation = audio, motion, sets
     audio, motion, sets = self._validation
-    scores = sync_eval.retrieval_metrics(sync_eval.embed(self.model, audio=audio),
-                                         sync_eval.embed(self.model, keypoints=motion), sets)
+    scores = sync_eval.retrieval_metrics(sync_eval.embed(self.model.embed_audio, audio),
+                                         sync_eval.embed(self.model.embed_motion, motion), sets)
     return 1.0 - scores["sync_score"]
 
 
