@@ -150,6 +150,77 @@ def read_metadata(model_dir):
     raise InputError(f"{path!r} is unreadable ({e}); export the model again") from e
 
 
+# Options added after the first exports, with the value that reproduces an export whose config
+# predates them (the current default of the others already does).
+OPTIONS_BEFORE_THEY_EXISTED = {("cvg", "vgg_feature_scale"): 1.0}
+
+
+def _merge_config(config, values):
+  """Sets `values` (an exported config as JSON) into `config`, block by block."""
+  for key, value in values.items():
+    current = config.get(key)
+    if isinstance(value, dict) and current is not None and hasattr(current, "items"):
+      _merge_config(current, value)
+    else:
+      config[key] = tuple(value) if isinstance(current, tuple) and value is not None else value
+
+
+def module_from_export(model_dir, *, dataset_dir=None):
+  """Rebuilds an export's in-memory ServingModule from its config and saved variables.
+
+  For an export whose work directory is gone: to write its ONNX step (export.py
+  --from_model) or to run the in-memory models beside the exported ones (the generation
+  benchmark). The models are built as in training from the config in `apvg_model.json` and
+  the training dataset's manifest (its CQT statistics are constants of the graph, not
+  variables), then the SavedModel's variables are read into them. The result is checked
+  against the SavedModel's own `step` on random windows.
+
+  Args:
+    model_dir: an exported model folder (export.py).
+    dataset_dir: the training dataset (default: the `dataset_dir` of the export's config).
+
+  Returns:
+    The ServingModule.
+
+  Raises:
+    InputError: if the folder is not an export, the dataset is missing, or the rebuilt model
+      does not reproduce the SavedModel (a different dataset or code version).
+  """
+  from apvg_tf import data  # pylint: disable=g-import-not-at-top
+  from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
+  from configs import default  # pylint: disable=g-import-not-at-top
+  meta = read_metadata(model_dir)
+  if "config" not in meta:
+    raise InputError(f"{model_dir!r} has no training config in {METADATA}; export it again "
+                     "from its work directory")
+  config = default.get_config()
+  for (block, option), value in OPTIONS_BEFORE_THEY_EXISTED.items():
+    if option not in meta["config"].get(block, {}):
+      config[block][option] = value
+  _merge_config(config, meta["config"])
+  config.dataset_dir = dataset_dir or config.dataset_dir
+  manifest = data.load_manifest(config.dataset_dir)
+  module = ServingModule(trainer.untrained_generator(config, manifest), manifest,
+                         chunk_frames=meta["chunk_frames"])
+  tf.train.Checkpoint(module).read(
+      os.path.join(model_dir, "variables", "variables")).expect_partial()
+  rng = np.random.default_rng()
+  frames = meta["chunk_frames"]
+  args = [tf.constant(rng.normal(-4.0, 1.0, [1, frames, 84, 87]), tf.float32),
+          tf.constant(rng.normal(size=[1, frames, meta["z_dim"]]), tf.float32)]
+  state = module.initial_state()
+  args += [state[k] for k in module.state_names]
+  ours = module.step(*args)["frames"]
+  saved = tf.saved_model.load(model_dir).signatures["step"](
+      windows=args[0], noise=args[1], **dict(zip(module.state_names, args[2:])))["frames"]
+  error = float(tf.reduce_max(tf.abs(ours - saved)))
+  if error > 1e-5:
+    raise InputError(f"the models rebuilt from {model_dir!r} differ from its SavedModel (max "
+                     f"abs {error:.3g} on frames in [0, 1]); pass --dataset_dir= the dataset it "
+                     "was trained on, or export again from its work directory")
+  return module
+
+
 def export_run(config, workdir, out_dir, *, onnx=False, chunk_frames=None):
   """Exports the trained pipeline of a work directory (KP, CVG and STU checkpoints).
 

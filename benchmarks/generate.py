@@ -6,8 +6,9 @@
 End to end = from the decoded waveform to the finished mp4 with the music: streaming CQT,
 framing, the model's step, H.264 encoding (apvg_tf.generation.generate_video), on the same
 `--seconds` of music for each runtime:
-  tf           the in-memory models (tf.function of PerformanceGenerator.step), when
-               --config and --workdir name the trained run the model was exported from
+  tf           the in-memory models (tf.function of PerformanceGenerator.step): the trained
+               run of --config and --workdir, else rebuilt from the export's own config
+               and variables (serving.module_from_export)
   saved_model  the exported SavedModel's `step` signature
   onnx         model.onnx beside it, in ONNX Runtime (CPU)
 Peak memory: generate.py on 1 and 10 minutes of music in a fresh process each, with the
@@ -41,17 +42,21 @@ _MEMORY = flags.DEFINE_list("memory_minutes", ["1", "10"],
 
 
 class _InMemoryRunner:
-  """The trained models of a run, through the ServingModule's step (no export)."""
+  """The trained models in memory, through the ServingModule's step (no export)."""
 
-  def __init__(self, config_path, workdir, metadata):
-    from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-    from apvg_tf import data  # pylint: disable=g-import-not-at-top
-    from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
-    config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
-        "config", config_path).get_config()
-    task, _ = trainer.restore(config, workdir, "stu")
-    self.module = serving.ServingModule(task.generator(), data.load_manifest(config.dataset_dir),
-                                        chunk_frames=metadata["chunk_frames"])
+  def __init__(self, metadata, config_path=None, workdir=None, model_dir=None):
+    if workdir:
+      from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+      from apvg_tf import data  # pylint: disable=g-import-not-at-top
+      from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
+      config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
+          "config", config_path).get_config()
+      task, _ = trainer.restore(config, workdir, "stu")
+      self.module = serving.ServingModule(task.generator(),
+                                          data.load_manifest(config.dataset_dir),
+                                          chunk_frames=metadata["chunk_frames"])
+    else:
+      self.module = serving.module_from_export(model_dir)
     self.metadata = metadata
     self.state_names = self.module.state_names
 
@@ -86,8 +91,20 @@ def _speed(runner, seconds, folder):
   return result["frames"] / (time.perf_counter() - start)
 
 
+# generate.py in a child process that reports its peak resident size and samples its resident
+# size every second (RSS_MB=<seconds> <MB>), to show where in the run the peak falls.
 _CHILD = """
-import atexit, resource, runpy, sys
+import atexit, os, resource, runpy, sys, threading, time
+sys.path.insert(0, os.getcwd())
+start = time.monotonic()
+def sample():
+  while True:
+    with open("/proc/self/statm") as f:
+      mb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    print("RSS_MB=%.1f %.0f" % (time.monotonic() - start, mb), file=sys.stderr, flush=True)
+    time.sleep(1.0)
+if os.path.exists("/proc/self/statm"):
+  threading.Thread(target=sample, daemon=True).start()
 atexit.register(lambda: print("PEAK_KB=%d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                               file=sys.stderr))
 sys.argv = ["generate.py"] + sys.argv[1:]
@@ -96,7 +113,11 @@ runpy.run_path("generate.py", run_name="__main__")
 
 
 def _peak_memory_mb(model, minutes, folder):
-  """Peak resident memory of generate.py on `minutes` of music, in its own process."""
+  """Peak resident memory of generate.py on `minutes` of music, in its own process.
+
+  Returns:
+    (peak MB, {"10%": MB, ...}: the sampled resident size at points of the run).
+  """
   path = os.path.join(folder, f"music_{minutes:g}.wav")
   soundfile.write(path, _music(float(minutes) * 60, seed=1), 44100)
   result = subprocess.run([sys.executable, "-c", _CHILD, f"--model={model}", f"--audio={path}",
@@ -105,16 +126,19 @@ def _peak_memory_mb(model, minutes, folder):
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   if result.returncode:
     raise RuntimeError(result.stderr[-2000:])
-  peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_KB=")][-1]
-  return int(peak.split("=")[1]) / 1024.0
+  lines = result.stderr.splitlines()
+  peak = [line for line in lines if line.startswith("PEAK_KB=")][-1]
+  samples = [float(line.split()[1]) for line in lines if line.startswith("RSS_MB=")]
+  profile = {f"{p}%": samples[min(len(samples) - 1, len(samples) * p // 100)]
+             for p in (10, 25, 50, 75, 90, 100)} if samples else {}
+  return int(peak.split("=")[1]) / 1024.0, profile
 
 
 def main(argv):
   del argv
   meta = serving.read_metadata(_MODEL.value)
   runners = {}
-  if _CONFIG.value and _WORKDIR.value:
-    runners["tf"] = _InMemoryRunner(_CONFIG.value, _WORKDIR.value, meta)
+  runners["tf"] = _InMemoryRunner(meta, _CONFIG.value, _WORKDIR.value, _MODEL.value)
   runners["saved_model"] = generation.load_runner(_MODEL.value)
   onnx_path = os.path.join(_MODEL.value, "model.onnx")
   if os.path.isfile(onnx_path):
@@ -129,10 +153,12 @@ def main(argv):
     fastest = max((k for k in speeds if k != "tf"), key=speeds.get)
     model = onnx_path if fastest == "onnx" else _MODEL.value
     for minutes in (float(m) for m in _MEMORY.value if m):
+      peak, profile = _peak_memory_mb(model, minutes, folder)
       rows.append({"measure": f"peak memory MB, {minutes:g} min of music ({fastest})",
-                   "value": _peak_memory_mb(model, minutes, folder),
-                   "resolution": meta["resolution"], "seconds": minutes * 60})
-  common.report("generate", rows, _OUT.value, ["measure", "value", "resolution", "seconds"])
+                   "value": peak, "resolution": meta["resolution"], "seconds": minutes * 60,
+                   "resident MB through the run": profile})
+  common.report("generate", rows, _OUT.value,
+                ["measure", "value", "resolution", "seconds", "resident MB through the run"])
 
 
 if __name__ == "__main__":

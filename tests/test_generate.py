@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import soundfile
 import tensorflow as tf
 
 from apvg_tf import audio, data, generation, serving
+from apvg_tf.errors import InputError
 from apvg_tf.training import trainer
 from conftest import ROOT
 
@@ -68,8 +70,7 @@ def test_saved_model_equals_the_in_memory_model(exported):
     np.testing.assert_array_equal(new_state[k], expected["next_" + k].numpy())
 
 
-def test_onnx_runtime_agrees_with_the_saved_model(exported):
-  out, _, _, _ = exported
+def _assert_onnx_agrees_with_saved_model(out):
   saved, onnx = (generation.load_runner(out),
                  generation.load_runner(os.path.join(out, "model.onnx")))
   state_a, state_b = saved.initial_state(), onnx.initial_state()
@@ -86,6 +87,32 @@ def test_onnx_runtime_agrees_with_the_saved_model(exported):
   b, _ = onnx.step(windows, noise, state_b)
   assert b["frames"].shape[1] == CHUNK - 1
   np.testing.assert_allclose(b["frames"], a["frames"], atol=1e-4, rtol=0)
+
+
+def test_onnx_runtime_agrees_with_the_saved_model(exported):
+  _assert_onnx_agrees_with_saved_model(exported[0])
+
+
+def test_onnx_from_an_export_alone(exported, tmp_path):
+  """export.py --from_model: an export without its work directory gets its ONNX step."""
+  out, _, _, config = exported
+  model = str(tmp_path / "model")
+  shutil.copytree(out, model, ignore=shutil.ignore_patterns("model.onnx"))
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "export.py"),
+                           f"--from_model={model}"], capture_output=True, text=True, cwd=ROOT,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  _assert_onnx_agrees_with_saved_model(model)
+  # Another dataset's CQT statistics (constants of the graph, not variables) are caught.
+  other = str(tmp_path / "other")
+  shutil.copytree(config.dataset_dir, other)
+  with open(os.path.join(other, "manifest.json")) as f:
+    manifest = json.load(f)
+  manifest["cqt_mean"] = [m + 0.5 for m in manifest["cqt_mean"]]
+  with open(os.path.join(other, "manifest.json"), "w") as f:
+    json.dump(manifest, f)
+  with pytest.raises(InputError, match="differ from its SavedModel"):
+    serving.module_from_export(model, dataset_dir=other)
 
 
 def _probe(path):

@@ -128,3 +128,19 @@ def test_kp_trains_with_pose_perceptual_and_adversarial_losses_then_reports_sync
   for key in ("sync_score", "sync_score_real", "sync_score_mean_pose", "sync_score_nn",
               "motion_fd", "motion_fd_nn"):
     assert np.isfinite(metrics[key]), key
+
+
+def test_kp_with_the_motion_prior_trains_in_mixed_precision(dataset, evaluator_dir, tmp_path):
+  config = debug_config(dataset, stage="khp", num_train_steps=2, eval_every_steps=0,
+                        mixed_precision=True)
+  config.khp.pose_perceptual_weight = 0.01
+  config.khp.adversarial_weight = 0.01
+  config.sync.evaluator_workdir = evaluator_dir
+  result = trainer.train_and_evaluate(config, str(tmp_path))["khp"]
+  assert {"pose_perceptual", "adversarial", "d_total"} <= set(result)
+  assert all(np.isfinite(v) for v in result.values()), result
+  saved = dict(tf.train.list_variables(str(tmp_path / "khp" / "checkpoints")))
+  # Both optimizers (the KP's and the discriminators') were dynamic loss-scale optimizers.
+  scales = [k for k in saved if "current_loss_scale" in k]
+  assert len(scales) == 2, sorted(saved)
+  assert tf.keras.mixed_precision.global_policy().name == "float32"

@@ -36,11 +36,13 @@ class STUTask:
   name = "stu"
   fields = ("frames", "audio", "keypoints")
 
-  def __init__(self, config, manifest, workdir=None):
+  def __init__(self, config, manifest, workdir=None, frozen=None):
+    """`frozen`: {"khp": KP, "cvg": CVG} models to use instead of the work directory's."""
     self.config = config
     self.stu = config.stu
     self.manifest = manifest
     self.workdir = workdir
+    self.frozen = frozen or {}
     if self.stu.train_keypoints not in TRAIN_KEYPOINTS:
       raise InputError(f"stu.train_keypoints is {self.stu.train_keypoints!r}; expected one of "
                        f"{', '.join(TRAIN_KEYPOINTS)}")
@@ -49,6 +51,8 @@ class STUTask:
   def _frozen(self, stage):
     """The trained model of an earlier stage in this work directory (restored, not trained)."""
     from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top  (cycle)
+    if stage in self.frozen:
+      return self.frozen[stage]
     if self.workdir is None:
       raise InputError("the STU trains on the KP and CVG of its work directory; give one")
     task, _ = trainer.restore(self.config, self.workdir, stage)

@@ -101,6 +101,22 @@ def make_task(config, stage, manifest, workdir=None):
   return TASKS[stage](config, manifest, workdir=workdir)
 
 
+def untrained_generator(config, manifest):
+  """The three stages' models with fresh weights, as one PerformanceGenerator.
+
+  For restoring an export's variables into (serving.module_from_export): same construction
+  as training, so the variables line up with the saved ones.
+  """
+  frozen = {}
+  for stage in ("khp", "cvg"):
+    task = make_task(stage_config(config, stage), stage, manifest)
+    task.build(tf.keras.optimizers.Adam())
+    frozen[stage] = task.model
+  task = stu_task.STUTask(stage_config(config, "stu"), manifest, frozen=frozen)
+  task.build(tf.keras.optimizers.Adam())
+  return task.generator()
+
+
 def stage_dir(workdir, stage):
   return os.path.join(workdir, stage)
 
