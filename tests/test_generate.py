@@ -36,7 +36,7 @@ def _fresh_windows(frames=CHUNK):
   return windows[None], rng.standard_normal((1, frames, 4)).astype(np.float32)
 
 
-def test_saved_model_has_the_contract_signatures(exported):
+def test_saved_model_has_the_contract_signatures(exported, tmp_path):
   out, meta, _, _ = exported
   loaded = tf.saved_model.load(out)
   assert set(loaded.signatures) == {"generate", "step", "initial_state"}
@@ -52,6 +52,17 @@ def test_saved_model_has_the_contract_signatures(exported):
                        capture_output=True, text=True, check=False)
   assert cli.returncode == 0, cli.stderr[-1000:]
   assert "next_stu_g" in cli.stdout and "windows" in cli.stdout
+  # What TensorFlow Serving would run: `generate` through saved_model_cli, on a waveform file.
+  np.save(tmp_path / "wave.npy", wave.numpy())
+  cli = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run",
+                        "--dir", out, "--tag_set", "serve", "--signature_def", "generate",
+                        "--inputs", f"waveform={tmp_path / 'wave.npy'}",
+                        "--outdir", str(tmp_path / "served")],
+                       capture_output=True, text=True, check=False)
+  assert cli.returncode == 0, cli.stderr[-1000:]
+  served = np.load(tmp_path / "served" / "frames.npy")
+  assert served.dtype == np.uint8 and served.shape == (frames, 64, 64, 3)
+  assert np.load(tmp_path / "served" / "keypoints.npy").shape == (frames, 67, 2)
 
 
 def test_saved_model_equals_the_in_memory_model(exported):
