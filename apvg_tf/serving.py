@@ -180,7 +180,9 @@ def module_from_export(model_dir, *, dataset_dir=None):
     dataset_dir: the training dataset (default: the `dataset_dir` of the export's config).
 
   Returns:
-    The ServingModule.
+    The ServingModule; its `config` is the export's training config (the current defaults
+    updated with the exported values), e.g. for `stu_eval.evaluate_stu(module.generator,
+    module.config, "test")`.
 
   Raises:
     InputError: if the folder is not an export, the dataset is missing, or the rebuilt model
@@ -218,6 +220,7 @@ def module_from_export(model_dir, *, dataset_dir=None):
     raise InputError(f"the models rebuilt from {model_dir!r} differ from its SavedModel (max "
                      f"abs {error:.3g} on frames in [0, 1]); pass --dataset_dir= the dataset it "
                      "was trained on, or export again from its work directory")
+  module.config = config
   return module
 
 
