@@ -11,13 +11,11 @@ is gone (e.g. the shipped demo): the models are rebuilt from its config and trai
 its variables read in, and the result checked against its SavedModel first.
 """
 
-import os
-
 import apvg_tf  # noqa: F401  pylint: disable=unused-import  (selects Keras 2 first)
 from absl import flags
 from ml_collections import config_flags
 
-from apvg_tf import cli, onnx_export, serving
+from apvg_tf import cli, serving
 from apvg_tf.errors import InputError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
@@ -38,13 +36,8 @@ _CHUNK = flags.DEFINE_integer(
 def main(argv):
   del argv
   if _FROM_MODEL.value:
-    meta = serving.read_metadata(_FROM_MODEL.value)
-    if _CHUNK.value not in (None, meta["chunk_frames"]):
-      raise InputError(f"--chunk_frames={_CHUNK.value}, but {_FROM_MODEL.value!r} streams "
-                       f"{meta['chunk_frames']}-frame chunks; leave --chunk_frames out")
-    module = serving.module_from_export(_FROM_MODEL.value, dataset_dir=_DATASET_DIR.value)
-    path = os.path.join(_FROM_MODEL.value, "model.onnx")
-    onnx_export.export_onnx(module, path)
+    path = serving.add_onnx(_FROM_MODEL.value, dataset_dir=_DATASET_DIR.value,
+                            chunk_frames=_CHUNK.value)
     print(f"exported {path}")
     return
   missing = [f"--{name}" for name, value in (("config", _CONFIG.value), ("workdir",

@@ -224,6 +224,30 @@ def module_from_export(model_dir, *, dataset_dir=None):
   return module
 
 
+def add_onnx(model_dir, *, dataset_dir=None, chunk_frames=None):
+  """Writes `model.onnx` into an export folder from the export alone (module_from_export).
+
+  Args:
+    model_dir: an exported model folder.
+    dataset_dir: its training dataset (default: its config's).
+    chunk_frames: must be None or the export's own chunk length (generate.py streams that).
+
+  Returns:
+    The path written.
+
+  Raises:
+    InputError: as module_from_export, or for another chunk length.
+  """
+  from apvg_tf import onnx_export  # pylint: disable=g-import-not-at-top
+  meta = read_metadata(model_dir)
+  if chunk_frames not in (None, meta["chunk_frames"]):
+    raise InputError(f"--chunk_frames={chunk_frames}, but {model_dir!r} streams "
+                     f"{meta['chunk_frames']}-frame chunks; leave --chunk_frames out")
+  path = os.path.join(model_dir, "model.onnx")
+  onnx_export.export_onnx(module_from_export(model_dir, dataset_dir=dataset_dir), path)
+  return path
+
+
 def export_run(config, workdir, out_dir, *, onnx=False, chunk_frames=None):
   """Exports the trained pipeline of a work directory (KP, CVG and STU checkpoints).
 
