@@ -97,9 +97,12 @@ def get_config():
   config.cvg.rollout_frames = 16
   config.cvg.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.cvg.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
-  config.cvg.l1_weight = 1.0  # Eq. (4).
-  # Not in the paper: an L2 term. With L1 alone the coarse video converges to the per-pixel
-  # median and loses the moving arms and bow (measured: PSNR 27.4 < 27.9 of the mean frame).
+  # Eq. (4) is L1; this config trains the CVG with L2 alone (not the paper's). L1's optimum is
+  # the per-pixel median, which erases whatever moves (the arms and bow; PSNR 27.4 < 27.9 of
+  # the mean frame), and even beside 10 x L2 it dominates the gradient wherever the error is
+  # under 0.05 (L1's is 1, L2's 2 x 10 x error): the coarse video should be the conditional
+  # mean given the music, which is L2's optimum (README, CVG section).
+  config.cvg.l1_weight = 0.0
   config.cvg.l2_weight = 10.0
   # Scheduled sampling: the probability of feeding the model its own previous frame rises
   # linearly from 0 at sampling_start to sampling_max_prob at sampling_end (fractions of
@@ -107,8 +110,15 @@ def get_config():
   config.cvg.sampling_start = 0.1
   config.cvg.sampling_end = 0.6
   config.cvg.sampling_max_prob = 1.0
+  # Where training rollouts start: "real" (the window's first real frame) or "first_frame"
+  # (the stored first frame, as at inference; see apvg_tf/training/cvg_task.py).
+  config.cvg.rollout_start = "first_frame"
+  # Frames of each validation clip scored every eval_every_steps (0: no validation).
+  config.cvg.validation_frames = 300
   config.cvg.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).
-  config.cvg.eval_reference_frames = 20000  # Training frames the nn baseline searches.
+  config.cvg.eval_reference_frames = 20000  # Training frames the nn baselines search.
+  # The knn-mean baseline averages this many nearest training frames (< 2: no such baseline).
+  config.cvg.eval_knn_frames = 128
 
   # Stage 3: the structured temporal UNet (STU) and the audio-video discriminator,
   # eqs. (5)-(7). Trained on the frozen KP and CVG of the same work directory.

@@ -9,10 +9,10 @@ import tensorflow as tf
 
 from apvg_tf import data
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval, metrics
+from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
 from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.models import coarse_video_generator
-from apvg_tf.training import cvg_task, trainer
+from apvg_tf.training import cvg_task, randomness, trainer
 from configs import debug, default
 from conftest import debug_config, write_random_dataset
 
@@ -134,7 +134,8 @@ def test_evaluate_merges_khp_and_cvg_metrics(dataset, trained):
     assert json.load(f) == result
   assert result["khp_step"] == 1 and result["cvg_step"] == 1
   for key in ("kp_distance", "beat_align", "psnr", "ssim", "flicker", "psnr_mean_frame",
-              "psnr_nn_frame", "psnr_rollout_first100", "psnr_rollout_last100"):
+              "psnr_nn_frame", "psnr_knn_mean_frame", "psnr_rollout_first100",
+              "psnr_rollout_last100"):
     assert np.isfinite(result[key]), key
   assert result["rollout_clips"] == 1 and result["frames"] == 330 and result["clips"] == 1
   assert os.path.getsize(os.path.join(workdir, "cvg", "eval_test", "preview.mp4")) > 0
@@ -197,3 +198,87 @@ def test_previous_frame_features_are_scaled_to_the_audio_maps_range():
   scaled = float(tf.math.reduce_std(raw * encoder.feature_scale))
   assert 0.3 < scaled < 3
   assert encoder.get_config()["feature_scale"] == default.get_config().cvg.vgg_feature_scale
+
+
+def _rollout_task(dataset, rollout_start):
+  config = _config(dataset)
+  config.cvg.rollout_start = rollout_start
+  task = cvg_task.CVGTask(config, data.load_manifest(dataset))
+  task.build(tf.keras.optimizers.Adam())
+  kernel = task.model.image_decoder.out.kernel
+  kernel.assign(0.1 * tf.random.normal(kernel.shape, seed=1))  # So frames depend on inputs.
+  return task
+
+
+@pytest.mark.parametrize("rollout_start", ["real", "first_frame"])
+def test_rollout_start_sets_what_the_first_step_sees(dataset, rollout_start):
+  task = _rollout_task(dataset, rollout_start)
+  frames = tf.random.uniform([2, 4, 64, 64, 3], maxval=256, dtype=tf.int32, seed=5)
+  batch = {"frames": tf.cast(frames, tf.uint8), "audio": tf.random.normal([2, 4, 84, 87])}
+  other = dict(batch, frames=tf.concat([255 - batch["frames"][:, :1], batch["frames"][:, 1:]], 1))
+  random = lambda: randomness.StepRandom(task.config.seed, 7, 2)
+  # Every step fed the model's own previous frame: only the start can bring in frame 0.
+  _, coarse = task.compute_losses(batch, 2, random(), feed_own_probability=1.0)
+  _, coarse_other = task.compute_losses(other, 2, random(), feed_own_probability=1.0)
+  if rollout_start == "first_frame":
+    np.testing.assert_allclose(coarse, coarse_other, atol=1e-6)
+    # ... and it is the inference rollout of the stored first frame over the same audio maps.
+    h, c, first = task.model.initial_state(2)
+    maps, _, _ = task.model.encode_audio(batch["audio"], h, c)
+    noise = random().normal("cvg/z", 2, [3, task.cvg.z_dim])
+    expected, _ = task.model.rollout(maps[:, 1:], first, noise)
+    np.testing.assert_allclose(coarse, expected, atol=1e-5)
+  else:
+    assert np.abs(coarse[:, 0] - coarse_other[:, 0]).max() > 1e-3
+
+
+def test_unknown_rollout_start_is_an_input_error(dataset):
+  config = _config(dataset)
+  config.cvg.rollout_start = "middle"
+  with pytest.raises(InputError, match="rollout_start"):
+    cvg_task.CVGTask(config, data.load_manifest(dataset))
+
+
+def test_validation_score_is_minus_the_psnr_of_inference_rollouts(tmp_path):
+  dataset = write_random_dataset(tmp_path / "data", splits=("train", "validation", "test"),
+                                 seconds=3.0)
+  config = _config(dataset)
+  config.cvg.validation_frames = 40
+  task = cvg_task.CVGTask(config, data.load_manifest(dataset))
+  task.build(tf.keras.optimizers.Adam())
+  clip = next(data.read_clips(dataset, "validation"))
+  windows = khp_eval.clip_windows(clip, task.manifest)[:40]
+  real = cvg_eval.resize_frames(clip["frames"][:40], config.resolution)
+  generated = cvg_eval.generate_clip(task.model, windows, config.eval.chunk_frames, seed=0)
+  expected = -metrics.frame_scores(generated, real)[0].mean()
+  assert task.validation_score() == pytest.approx(expected, abs=1e-4)
+  config.cvg.validation_frames = 0
+  assert cvg_task.CVGTask(config, task.manifest).validation_score() is None
+
+
+def test_k_nearest_neighbours_match_a_full_sort():
+  rng = np.random.default_rng(0)
+  queries, references = rng.normal(size=(7, 5)), rng.normal(size=(40, 5))
+  distance = ((queries[:, None] - references[None]) ** 2).sum(-1)
+  np.testing.assert_array_equal(metrics.nearest_neighbour_indices(queries, references, 3, k=6),
+                                np.argsort(distance, 1)[:, :6])
+  np.testing.assert_array_equal(metrics.nearest_neighbour_indices(queries, references),
+                                np.argmin(distance, 1))
+  assert metrics.nearest_neighbour_indices(queries, references, k=40).shape == (7, 40)
+
+
+def test_knn_mean_baseline_averages_the_nearest_training_frames(dataset):
+  config = _config(dataset)
+  manifest = data.load_manifest(dataset)
+  ref_windows, ref_ids = cvg_eval._train_reference(config, manifest)  # pylint: disable=protected-access
+  clip = next(data.read_clips(dataset, "test", with_frames=False))
+  windows = khp_eval.clip_windows(clip, manifest)[:20]
+  ids = ref_ids[metrics.nearest_neighbour_indices(windows.reshape(20, -1), ref_windows, k=4)]
+  mean, nearest, knn = cvg_eval._train_frames(config, {"c": ids})  # pylint: disable=protected-access
+  train = [cvg_eval.resize_frames(c["frames"], config.resolution)
+           for c in data.read_clips(dataset, "train")]
+  np.testing.assert_allclose(mean, np.concatenate(train).astype(np.float64).mean(0))
+  picked = np.stack([[train[c][f] for c, f in row] for row in ids]).astype(np.float64)
+  np.testing.assert_array_equal(nearest["c"], picked[:, 0])
+  assert np.abs(knn["c"] - picked.mean(1)).max() <= 0.5 + 1e-3  # Rounded to uint8.
+  assert np.abs(knn["c"].astype(float) - picked[:, 0]).max() > 10  # Not just the nearest.

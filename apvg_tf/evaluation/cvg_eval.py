@@ -8,6 +8,11 @@ coarse video is compared with real frame t. Metrics (frames at `config.resolutio
   flicker                 mean |(g_t - g_{t-1}) - (r_t - r_{t-1})| over pixels and steps
   psnr_mean_frame         the mean training frame, shown for every frame   (and ssim_...)
   psnr_nn_frame           the training frame whose audio window is nearest (and ssim_...)
+  psnr_knn_mean_frame     the mean of the `cvg.eval_knn_frames` training frames whose audio
+                          windows are nearest (and ssim_...): a non-parametric estimate of
+                          the frame's conditional mean given its audio window, which is what
+                          an audio-driven model trained with an L2 loss converges to; absent
+                          if eval_knn_frames < 2
   psnr_rollout_first100   PSNR of frames 1-100 and 200-300 of the rollouts of clips with at
   psnr_rollout_last100    least 300 frames (drift); None if no clip is that long
 """
@@ -107,27 +112,45 @@ def _train_reference(config, manifest):
   return np.concatenate(windows), np.concatenate(ids)
 
 
-def _train_frames(config, ids):
-  """The mean training frame and the training frames listed in `ids`, at the resolution.
+def _train_frames(config, neighbours):
+  """The mean training frame, and per evaluated clip its nearest and k-nearest-mean frames.
+
+  Each training clip is decoded once; the k-nearest means are sums of sparse rows (one
+  sparse matrix product per training clip and evaluated clip), so no reference frame is
+  kept beyond its clip.
 
   Args:
     config: the run's config.
-    ids: int [K, 2] (train clip index, frame index).
+    neighbours: {clip_id: int [T, K, 2]} (train clip index, frame index) of each frame's K
+      nearest training frames, nearest first.
 
   Returns:
-    (float64 [R, R, 3] mean frame in [0, 255], {(clip, frame): uint8 [R, R, 3]}).
+    (float64 [R, R, 3] mean frame in [0, 255],
+     {clip_id: uint8 [T, R, R, 3] the nearest frames},
+     {clip_id: uint8 [T, R, R, 3] the means of the K nearest frames}).
   """
-  wanted = {}
-  for clip_index, frame_index in ids:
-    wanted.setdefault(int(clip_index), []).append(int(frame_index))
-  total, count, picked = 0.0, 0, {}
+  import scipy.sparse  # pylint: disable=g-import-not-at-top  (librosa's dependency)
+  shape = (config.resolution, config.resolution, 3)
+  nearest = {c: np.zeros((len(n),) + shape, np.uint8) for c, n in neighbours.items()}
+  sums = {c: np.zeros((len(n), int(np.prod(shape))), np.float32) for c, n in neighbours.items()}
+  total, count = 0.0, 0
   for index, clip in enumerate(data.read_clips(config.dataset_dir, "train")):
     frames = resize_frames(clip["frames"], config.resolution)
     total = total + frames.astype(np.float64).sum(0)
     count += len(frames)
-    for frame_index in wanted.get(index, ()):
-      picked[(index, frame_index)] = frames[frame_index]
-  return total / count, picked
+    flat = frames.reshape(len(frames), -1).astype(np.float32)
+    for clip_id, ids in neighbours.items():
+      first = ids[:, 0, 0] == index
+      nearest[clip_id][first] = frames[ids[first, 0, 1]]
+      rows, cols = np.nonzero(ids[..., 0] == index)
+      if len(rows):
+        weights = scipy.sparse.csr_matrix(
+            (np.full(len(rows), 1.0 / ids.shape[1], np.float32), (rows, ids[rows, cols, 1])),
+            shape=(len(ids), len(frames)))
+        sums[clip_id] += weights @ flat
+  means = {c: np.clip(np.round(v), 0, 255).astype(np.uint8).reshape((-1,) + shape)
+           for c, v in sums.items()}
+  return total / count, nearest, means
 
 
 def write_preview(path, real, generated, waveform, fps, sample_rate):
@@ -151,7 +174,8 @@ def evaluate_cvg(model, config, split, out_dir=None):
 
   Returns:
     dict: psnr, ssim, flicker, psnr_mean_frame, ssim_mean_frame, psnr_nn_frame,
-    ssim_nn_frame, psnr_rollout_first100, psnr_rollout_last100, rollout_clips, frames, clips.
+    ssim_nn_frame, psnr_knn_mean_frame, ssim_knn_mean_frame (if cvg.eval_knn_frames > 1),
+    psnr_rollout_first100, psnr_rollout_last100, rollout_clips, frames, clips.
 
   Raises:
     InputError: if the split has no clips.
@@ -159,20 +183,21 @@ def evaluate_cvg(model, config, split, out_dir=None):
   manifest = data.load_manifest(config.dataset_dir)
   data.split_clips(manifest, split)  # InputError if the split is missing or empty.
   ref_windows, ref_ids = _train_reference(config, manifest)
-  nearest = {}
+  k = min(max(int(config.cvg.eval_knn_frames), 1), len(ref_windows))
+  neighbours = {}
   for clip in _clips(config, split, with_frames=False):
     windows = khp_eval.clip_windows(clip, manifest)
-    nearest[clip["clip_id"]] = ref_ids[metrics.nearest_neighbour_indices(
-        windows.reshape(len(windows), -1), ref_windows)]
+    neighbours[clip["clip_id"]] = ref_ids[metrics.nearest_neighbour_indices(
+        windows.reshape(len(windows), -1), ref_windows, k=k)]
   del ref_windows
-  if not nearest:
+  if not neighbours:
     raise InputError(f"split {split!r} has no clips to evaluate")
-  mean_frame, nn_frames = _train_frames(config, np.concatenate(list(nearest.values())))
+  mean_frame, nn_frames, knn_frames = _train_frames(config, neighbours)
   mean_frame = np.round(mean_frame).astype(np.uint8)
 
   step = make_step(model)
-  scores = {name: [] for name in ("psnr", "ssim", "psnr_mean_frame", "ssim_mean_frame",
-                                  "psnr_nn_frame", "ssim_nn_frame")}
+  baselines = ("_mean_frame", "_nn_frame") + (("_knn_mean_frame",) if k > 1 else ())
+  scores = {metric + suffix: [] for suffix in ("",) + baselines for metric in ("psnr", "ssim")}
   drift, flicker_sum, flicker_count, clips = [], 0.0, 0, 0
   for clip in _clips(config, split, with_frames=True):
     real = resize_frames(clip["frames"], config.resolution)
@@ -182,9 +207,11 @@ def evaluate_cvg(model, config, split, out_dir=None):
     candidates = {
         "": generated,
         "_mean_frame": np.broadcast_to(mean_frame, real.shape),
-        "_nn_frame": np.stack([nn_frames[tuple(i)] for i in nearest[clip["clip_id"]]]),
+        "_nn_frame": nn_frames[clip["clip_id"]],
+        "_knn_mean_frame": knn_frames[clip["clip_id"]],
     }
-    for suffix, frames in candidates.items():
+    for suffix in ("",) + baselines:
+      frames = candidates[suffix]
       psnr, ssim = metrics.frame_scores(frames, real)
       scores["psnr" + suffix].append(psnr)
       scores["ssim" + suffix].append(ssim)

@@ -79,16 +79,17 @@ def beat_align_score(motion_beat_times, onset_times, sigma_seconds=3 / 60):
   return float(np.mean(np.exp(-nearest**2 / (2 * sigma_seconds**2))))
 
 
-def nearest_neighbour_indices(queries, references, chunk=512):
-  """For each query row, the index of the nearest reference row (squared L2).
+def nearest_neighbour_indices(queries, references, chunk=512, k=None):
+  """For each query row, the index of the nearest reference row (squared L2), or the k nearest.
 
   Args:
     queries: float [Q, D].
     references: float [R, D].
     chunk: queries per matmul.
+    k: None for the nearest only; else the k nearest, nearest first (k <= R).
 
   Returns:
-    int [Q].
+    int [Q], or int [Q, k].
   """
   references = np.asarray(references, np.float32)
   ref_norm = np.square(references).sum(1)
@@ -96,8 +97,16 @@ def nearest_neighbour_indices(queries, references, chunk=512):
   for start in range(0, len(queries), chunk):
     q = np.asarray(queries[start:start + chunk], np.float32)
     distance = ref_norm[None, :] - 2 * q @ references.T  # |q|^2 is constant per row.
-    out.append(np.argmin(distance, 1))
-  return np.concatenate(out) if out else np.zeros([0], np.int64)
+    if k is None:
+      out.append(np.argmin(distance, 1))
+    else:
+      top = np.argpartition(distance, k - 1, 1)[:, :k] if k < len(references) else \
+          np.tile(np.arange(len(references)), (len(q), 1))
+      order = np.argsort(np.take_along_axis(distance, top, 1), 1, kind="stable")
+      out.append(np.take_along_axis(top, order, 1))
+  if out:
+    return np.concatenate(out)
+  return np.zeros([0] if k is None else [0, k], np.int64)
 
 
 def pca_1d(*sequences):

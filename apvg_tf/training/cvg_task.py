@@ -10,6 +10,19 @@ own errors costs no backward pass through time.
 
 The model's canvas starts at the mean of 512 training frames (`mean_training_frame`), and its
 rollouts at `cvg.first_frame` (`load_first_frame`); both are stored in the checkpoint.
+
+`cvg.rollout_start` sets where a training rollout starts: "real", the window's first real frame
+(teacher forcing's convention), or "first_frame", the stored first frame that every inference
+rollout starts from. With "real" the best a model can do over a 16-frame run is to copy and
+shift its (real) start, so it learns to keep whatever pose it is given; at inference that pose
+is the first frame's, held for minutes, and a held pose scores below the mean frame. From
+the stored first frame the start says nothing about the target, and the L2-optimal frame is
+the conditional mean given the music: the performer where the sound fixes it (the left hand
+follows pitch), a blur where it does not (README, CVG section).
+
+Validation: every `eval_every_steps` the trainer scores the first `cvg.validation_frames`
+frames of each validation clip, generated as at inference (score: minus their mean PSNR), and
+keeps the best checkpoint.
 """
 
 import os
@@ -20,6 +33,7 @@ import tensorflow as tf
 from apvg_tf import data
 from apvg_tf.data import pipeline, reader
 from apvg_tf.errors import InputError
+from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
 from apvg_tf.models import coarse_video_generator
 from apvg_tf.training import precision
 
@@ -91,6 +105,10 @@ class CVGTask:
     self.config = config
     self.cvg = config.cvg
     self.manifest = manifest
+    if self.cvg.rollout_start not in ("real", "first_frame"):
+      raise InputError(f"cvg.rollout_start is {self.cvg.rollout_start!r}; expected 'real' or "
+                       "'first_frame'")
+    self._validation = None
 
   def build(self, optimizer):
     """Creates the model (inside the strategy scope) and returns what to checkpoint."""
@@ -138,7 +156,13 @@ class CVGTask:
     maps, _, _ = self.model.encode_audio(audio, h, c)
     noise = random.normal("cvg/z", batch_size, [steps, self.cvg.z_dim])
     feed_own = random.uniform("cvg/feed_own", batch_size, [steps]) < feed_own_probability
-    coarse, _ = self.model.rollout(maps[:, 1:], frames[:, 0], noise,
+    if self.cvg.rollout_start == "first_frame":
+      # As at inference: frames[:, 0] is the target of no step, and the first step sees the
+      # stored first frame unless teacher forcing gives it the real one.
+      start = self.model.initial_state(batch_size)[2]
+    else:
+      start = frames[:, 0]
+    coarse, _ = self.model.rollout(maps[:, 1:], start, noise,
                                    real_previous=frames[:, :-1], feed_own=feed_own)
     # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels; plus an
     # L2 term (config): L1's optimum is the per-pixel median, which erases anything that moves
@@ -183,3 +207,25 @@ class CVGTask:
     steps = np.linspace(0, len(real) - 1, frames).astype(int)
     return np.concatenate([np.concatenate(list(real[steps]), 1),
                            np.concatenate(list(coarse[steps]), 1)], 0)[None]
+
+  def validation_score(self):
+    """Minus the mean PSNR of generated validation frames (lower is better), or None.
+
+    Each validation clip's first `cvg.validation_frames` frames are generated as at
+    inference (from the stored first frame, noise seeded by the clip's index).
+    """
+    if not self.manifest["splits"].get("validation") or not self.cvg.validation_frames:
+      return None
+    if self._validation is None:
+      self._validation = []
+      n = int(self.cvg.validation_frames)
+      for clip in data.read_clips(self.config.dataset_dir, "validation"):
+        windows = khp_eval.clip_windows(clip, self.manifest)[:n]
+        real = cvg_eval.resize_frames(clip["frames"][:n], self.config.resolution)
+        self._validation.append((windows, real))
+      self._step = cvg_eval.make_step(self.model)
+    psnr = [metrics.frame_scores(
+        cvg_eval.generate_clip(self.model, windows, self.config.eval.chunk_frames,
+                               step=self._step, seed=index), real)[0]
+            for index, (windows, real) in enumerate(self._validation)]
+    return -float(np.mean(np.concatenate(psnr)))
