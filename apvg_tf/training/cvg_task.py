@@ -108,7 +108,7 @@ class CVGTask:
     if self.cvg.rollout_start not in ("real", "first_frame"):
       raise InputError(f"cvg.rollout_start is {self.cvg.rollout_start!r}; expected 'real' or "
                        "'first_frame'")
-    self._validation = None
+    self._validation, self._step = None, None  # Validation clips and step, made once.
 
   def build(self, optimizer):
     """Creates the model (inside the strategy scope) and returns what to checkpoint."""
@@ -164,9 +164,10 @@ class CVGTask:
       start = frames[:, 0]
     coarse, _ = self.model.rollout(maps[:, 1:], start, noise,
                                    real_previous=frames[:, :-1], feed_own=feed_own)
-    # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels; plus an
-    # L2 term (config): L1's optimum is the per-pixel median, which erases anything that moves
-    # (an arm present at a pixel less than half the time), L2's is the mean (see README).
+    # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels, and an L2
+    # term; the config uses L2 alone: L1's optimum is the per-pixel median, which erases
+    # anything that moves (an arm present at a pixel less than half the time), L2's is the
+    # conditional mean (see README).
     error = frames[:, 1:] - coarse
     l1 = tf.reduce_mean(tf.abs(error), axis=[1, 2, 3, 4])
     l2 = tf.reduce_mean(tf.square(error), axis=[1, 2, 3, 4])
