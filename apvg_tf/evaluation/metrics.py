@@ -100,8 +100,7 @@ def nearest_neighbour_indices(queries, references, chunk=512, k=None):
     if k is None:
       out.append(np.argmin(distance, 1))
     else:
-      top = np.argpartition(distance, k - 1, 1)[:, :k] if k < len(references) else \
-          np.tile(np.arange(len(references)), (len(q), 1))
+      top = np.argpartition(distance, k - 1, 1)[:, :k]
       order = np.argsort(np.take_along_axis(distance, top, 1), 1, kind="stable")
       out.append(np.take_along_axis(top, order, 1))
   if out:
