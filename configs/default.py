@@ -139,6 +139,10 @@ def get_config():
   # Keypoints the STU trains on: "predicted" (the KP's, as at inference; the paper's
   # K^pred) or "real" (the dataset's).
   config.stu.train_keypoints = "predicted"
+  # Where the CVG's rollouts for STU training start: "first_frame" (the stored one, as at
+  # inference, over the whole window) or "real" (the real frame before the STU's run: a
+  # coarse video better than inference will give).
+  config.stu.coarse_start = "first_frame"
   config.stu.heatmap_radius = 1.5  # DLT tent radius in pixels at the video resolution.
   config.stu.heatmap_parts = True  # Body / left hand / right hand channels.
   # Frames of each training window the STU generates (a random run of consecutive frames,
@@ -151,6 +155,7 @@ def get_config():
   config.stu.perceptual_weight = 0.01  # Eq. (7), on Caffe-scaled VGG features.
   config.stu.perceptual_layers = ("conv1_2", "conv2_2", "conv3_1")
   config.stu.l1_weight = 1.0
+  config.stu.l2_weight = 0.0
   config.stu.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.stu.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
   config.stu.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).

@@ -7,8 +7,10 @@ Table I removes one part at a time: the coarse video (w/o CVG), the keypoint hea
 GCN (w/o KHP), the ConvGRU and the GCN together (w/o STU: a plain UNet over coarse frame,
 heatmap and audio), the GCN alone, the ConvGRU alone. Table III sets the full model against
 the per-frame baseline in the Everybody-Dance-Now manner: the same UNet and discriminator on
-the heatmaps alone (no coarse video, no audio, no temporal state, no GCN). The CVG-alone row
-is the full run's coarse video (`psnr_coarse`).
+the heatmaps alone (no coarse video, no audio, no temporal state, no GCN), trained, as EDN
+is, on the video's real poses and driven at test time by the KP's; a second row trains it
+on the KP's poses instead, as the STU is. Every row is evaluated on the KP's poses. The
+CVG-alone row is the full run's coarse video (`psnr_coarse`).
 
 Every variant's STU trains on the same frozen KHP and CVG: those of `--stages_from` (linked
 into each variant's folder), or, without it, the ones `--config.stage=all` trains in the
@@ -32,9 +34,15 @@ _STAGES_FROM = flags.DEFINE_string(
     "stages_from", None, "A run folder with trained khp/ and cvg/ stages that every variant "
     "shares (default: train them in <workdir>/full).")
 _OVERRIDE = flags.DEFINE_multi_string("override", [], "Extra KEY=VALUE config overrides.")
+_VARIANTS = flags.DEFINE_list(
+    "variants", None, "Run only these variants, in this order (run folder names; default: "
+    "all). The tables list every variant that has been evaluated.")
 
 FULL = {"stu.use_coarse": True, "stu.use_heatmap": True, "stu.use_gru": True,
         "stu.use_gcn": True, "stu.use_audio": True}
+# The per-frame baseline: the heatmaps alone, no coarse video, audio or temporal state.
+PER_FRAME = {"stu.use_coarse": False, "stu.use_gru": False, "stu.use_gcn": False,
+             "stu.use_audio": False}
 # (run folder, the paper's row name, overrides of the full model, table).
 VARIANTS = (
     ("full", "Ours (full)", {}, "I"),
@@ -43,9 +51,10 @@ VARIANTS = (
     ("wo_stu", "w/o STU", {"stu.use_gru": False, "stu.use_gcn": False}, "I"),
     ("wo_gcn", "w/o GCN", {"stu.use_gcn": False}, "I"),
     ("wo_gru", "w/o CNN-GRU", {"stu.use_gru": False}, "I"),
-    ("pix2pix", "per-frame pose-to-image (pix2pix)",
-     {"stu.use_coarse": False, "stu.use_gru": False, "stu.use_gcn": False,
-      "stu.use_audio": False}, "III"),
+    ("pix2pix", "per-frame pose-to-image (pix2pix), trained on real poses as EDN is",
+     {**PER_FRAME, "stu.train_keypoints": "real"}, "III"),
+    ("pix2pix_pred", "per-frame pose-to-image (pix2pix), trained on K^pred",
+     PER_FRAME, "III"),
 )
 COLUMNS = ("psnr", "ssim", "flicker")
 
@@ -66,8 +75,15 @@ def main(argv):
   del argv
   extra = dict(o.split("=", 1) for o in _OVERRIDE.value)
   source = _STAGES_FROM.value
-  rows = {}
-  for folder, name, overrides, table in VARIANTS:
+  known = {v[0]: v for v in VARIANTS}
+  chosen = _VARIANTS.value or list(known)
+  if set(chosen) - set(known):
+    raise SystemExit(f"unknown variants {sorted(set(chosen) - set(known))}; choose from "
+                     f"{', '.join(known)}")
+  if not source and "full" in chosen:
+    chosen = ["full"] + [c for c in chosen if c != "full"]  # The others share its stages.
+  for folder in chosen:  # In the order given.
+    _, _, overrides, _ = known[folder]
     workdir = os.path.join(_WORKDIR.value, folder)
     stage = "stu"
     if source:
@@ -76,15 +92,22 @@ def main(argv):
       stage = "all"  # Trains KHP, CVG and STU here; the other variants link to the first two.
     else:
       _share_stages(os.path.join(_WORKDIR.value, "full"), workdir)
-    metrics = common.run_variant(_CONFIG.value, workdir,
-                                 {"stage": stage, **FULL, **overrides, **extra},
-                                 stages=["stu"])
-    rows[folder] = (name, metrics["stages"]["stu"], table)
-  full = rows["full"][1]
-  coarse = ("CVG alone (coarse video)", {"psnr": full["psnr_coarse"],
-                                         "ssim": full["ssim_coarse"]})
+    common.run_variant(_CONFIG.value, workdir, {"stage": stage, **FULL, **overrides, **extra},
+                       stages=["stu"])
+  rows = {}
+  for folder, name, _, table in VARIANTS:  # Every evaluated variant, in the tables' order.
+    path = os.path.join(_WORKDIR.value, folder, "metrics.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        rows[folder] = (name, json.load(f)["stages"]["stu"], table)
+  coarse = []
+  if "full" in rows:
+    full = rows["full"][1]
+    coarse = [("CVG alone (coarse video)", {"psnr": full["psnr_coarse"],
+                                            "ssim": full["ssim_coarse"],
+                                            "flicker": full.get("flicker_coarse")})]
   text = []
-  for table, extra_rows in (("I", [coarse]), ("III", [])):
+  for table, extra_rows in (("I", coarse), ("III", [])):
     text.append(f"Table {table}\n" + common.markdown_table(
         [(n, m) for n, m, t in rows.values() if t == table or n == "Ours (full)"] + extra_rows,
         COLUMNS))

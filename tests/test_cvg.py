@@ -274,7 +274,7 @@ def test_knn_mean_baseline_averages_the_nearest_training_frames(dataset):
   clip = next(data.read_clips(dataset, "test", with_frames=False))
   windows = khp_eval.clip_windows(clip, manifest)[:20]
   ids = ref_ids[metrics.nearest_neighbour_indices(windows.reshape(20, -1), ref_windows, k=4)]
-  mean, nearest, knn = cvg_eval._train_frames(config, {"c": ids})  # pylint: disable=protected-access
+  mean, nearest, knn = cvg_eval.train_frames(config, {"c": ids})
   train = [cvg_eval.resize_frames(c["frames"], config.resolution)
            for c in data.read_clips(dataset, "train")]
   np.testing.assert_allclose(mean, np.concatenate(train).astype(np.float64).mean(0))

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf import losses
+from apvg_tf import data, losses
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.models import coarse_video_generator, discriminator, keypoint_predictor
 from apvg_tf.models import performance_generator, structured_temporal_unet
-from apvg_tf.training import trainer
+from apvg_tf.training import randomness, stu_task, trainer
 from configs import debug
 from conftest import debug_config, write_random_dataset
 
@@ -183,7 +183,7 @@ def trained_all(trained_pipeline):
 def test_stage_all_trains_the_three_stages_end_to_end(trained_all):
   workdir, config, result = trained_all
   assert set(result) == {"khp", "cvg", "stu"}
-  assert set(result["stu"]) == {"l1", "perceptual", "adversarial", "total", "d_total"}
+  assert set(result["stu"]) == {"l1", "l2", "perceptual", "adversarial", "total", "d_total"}
   assert all(np.isfinite(v) for v in result["stu"].values())
   for stage in ("khp", "cvg", "stu"):
     assert tf.train.latest_checkpoint(os.path.join(workdir, stage, "checkpoints"))
@@ -200,6 +200,8 @@ def test_evaluate_reports_the_final_video(trained_all):
   assert result["psnr"] == result["stages"]["stu"]["psnr"]
   assert result["stages"]["stu"]["psnr_coarse"] == pytest.approx(result["stages"]["cvg"]["psnr"])
   assert 0 < result["flicker"] < 1
+  stages = result["stages"]
+  assert stages["stu"]["flicker_coarse"] == pytest.approx(stages["cvg"]["flicker"])
   assert os.path.getsize(os.path.join(workdir, "stu", "eval_test", "preview.mp4")) > 0
 
 
@@ -223,3 +225,73 @@ def test_unknown_training_keypoints_is_an_input_error(dataset, tmp_path):
   config.stu.train_keypoints = "guessed"
   with pytest.raises(InputError, match="train_keypoints"):
     trainer.train_and_evaluate(config, str(tmp_path))
+
+
+def _stage_task(dataset, **stu):
+  """An STUTask on the test dataset over untrained frozen KP and CVG."""
+  config = debug_config(dataset, stage="stu")
+  config.resolution = RES
+  for key, value in stu.items():
+    config.stu[key] = value
+  tf.keras.utils.set_random_seed(0)
+  frozen = {"khp": keypoint_predictor.keypoint_predictor_from_config(config.khp,
+                                                                      np.full((67, 2), 0.5)),
+            "cvg": coarse_video_generator.coarse_video_generator_from_config(config.cvg, RES)}
+  task = stu_task.STUTask(config, data.load_manifest(dataset), frozen=frozen)
+  task.build(tf.keras.optimizers.Adam(1e-3))
+  # An untrained CVG's last layer is zero (it returns its canvas whatever it is fed): give it
+  # weights so that its frames depend on the previous frame.
+  task.cvg(tf.zeros([1, 2, 84, 87]))  # Creates its weights.
+  out = task.cvg.image_decoder.out.kernel
+  out.assign(0.1 * np.random.default_rng(1).standard_normal(out.shape).astype(np.float32))
+  return task
+
+
+def _window(seed, steps=8):
+  rng = np.random.default_rng(seed)
+  return {"frames": rng.integers(0, 256, (2, steps, RES, RES, 3), np.uint8),
+          "audio": np.random.default_rng(0).standard_normal((2, steps, 84, 87)).astype(
+              np.float32),
+          "keypoints": rng.random((2, steps, 67, 3)).astype(np.float32)}
+
+
+def test_training_coarse_video_is_the_inference_rollout(dataset):
+  # coarse_start="first_frame": the CVG rolls out from its stored first frame over the whole
+  # window, as at inference; the real frames do not reach the coarse video.
+  task = _stage_task(dataset)
+  random = lambda: randomness.StepRandom(0, 5, 2)
+  inputs, real = task.stage_inputs(_window(1), random())
+  other, other_real = task.stage_inputs(_window(2), random())
+  assert not np.allclose(real, other_real)
+  np.testing.assert_allclose(inputs["coarse"], other["coarse"], atol=1e-6)
+  assert np.std(inputs["coarse"]) > 1e-3  # Not a constant canvas.
+  length = task.stu.rollout_frames
+  start = int(random().integer("stu/crop", 1, 8 - length + 1))
+  noise = random().normal("stu/z", 2, [8, task.cvg.z_dim])
+  inference = task.cvg(_window(1)["audio"], noise=noise).numpy()
+  np.testing.assert_allclose(inputs["coarse"], inference[:, start:start + length], atol=1e-5)
+  assert inputs["coarse"].shape == real.shape == (2, length, RES, RES, 3)
+
+
+def test_training_coarse_video_from_the_real_frame_depends_on_it(dataset):
+  task = _stage_task(dataset, coarse_start="real")
+  inputs, _ = task.stage_inputs(_window(1), randomness.StepRandom(0, 5, 2))
+  other, _ = task.stage_inputs(_window(2), randomness.StepRandom(0, 5, 2))
+  assert np.abs(inputs["coarse"] - other["coarse"]).max() > 1e-3
+
+
+def test_unknown_coarse_start_is_an_input_error(dataset):
+  config = debug_config(dataset, stage="stu")
+  config.stu.coarse_start = "middle"
+  with pytest.raises(InputError, match="coarse_start"):
+    stu_task.STUTask(config, data.load_manifest(dataset))
+
+
+def test_generator_loss_weights_each_pixel_term(dataset):
+  task = _stage_task(dataset, l1_weight=0.0, l2_weight=10.0, perceptual_weight=0.0,
+                     adversarial_weight=0.0)
+  inputs, real = task.stage_inputs(_window(1), randomness.StepRandom(0, 5, 2))
+  out, fake = task.compute_losses(inputs, real, global_batch_size=2)
+  l2 = np.mean(np.square(fake.numpy() - real.numpy()))
+  np.testing.assert_allclose(out["l2"], l2, rtol=1e-4)
+  np.testing.assert_allclose(out["total"], 10 * l2, rtol=1e-4)

@@ -112,7 +112,7 @@ def _train_reference(config, manifest):
   return np.concatenate(windows), np.concatenate(ids)
 
 
-def _train_frames(config, neighbours):
+def train_frames(config, neighbours):
   """The mean training frame, and per evaluated clip its nearest and k-nearest-mean frames.
 
   Each training clip is decoded once; the k-nearest means are sums of sparse rows (one
@@ -192,7 +192,7 @@ def evaluate_cvg(model, config, split, out_dir=None):
   del ref_windows
   if not neighbours:
     raise InputError(f"split {split!r} has no clips to evaluate")
-  mean_frame, nn_frames, knn_frames = _train_frames(config, neighbours)
+  mean_frame, nn_frames, knn_frames = train_frames(config, neighbours)
   mean_frame = np.round(mean_frame).astype(np.uint8)
 
   step = make_step(model)

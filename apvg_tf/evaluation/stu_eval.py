@@ -4,8 +4,8 @@ Each clip of the split is generated from its audio alone, as a user's song would
 the CVG (from its stored first frame) and the STU run chunk by chunk with their states
 carried (`PerformanceGenerator.step`), and frame t is compared with real frame t.
 Metrics (uint8 frames at `config.resolution`; see `metrics.frame_scores` and `metrics.flicker`):
-  psnr, ssim, flicker                  the final video
-  psnr_coarse, ssim_coarse             the coarse video it refined (when the STU uses one)
+  psnr, ssim, flicker                          the final video
+  psnr_coarse, ssim_coarse, flicker_coarse    the coarse video it refined (when the STU uses one)
 """
 
 import os
@@ -59,7 +59,7 @@ def evaluate_stu(generator, config, split, out_dir=None):
     out_dir: if set, `preview.mp4` (real | coarse | final, with the music) of the first clip.
 
   Returns:
-    dict: psnr, ssim, flicker (and psnr_coarse, ssim_coarse), frames, clips.
+    dict: psnr, ssim, flicker (and psnr_coarse, ssim_coarse, flicker_coarse), frames, clips.
 
   Raises:
     InputError: if the split has no clips.
@@ -67,8 +67,8 @@ def evaluate_stu(generator, config, split, out_dir=None):
   manifest = data.load_manifest(config.dataset_dir)
   data.split_clips(manifest, split)  # InputError if the split is missing or empty.
   step = tf.function(generator.step)
-  scores = {}
-  flicker_sum, flicker_count, clips, frames = 0.0, 0, 0, 0
+  scores, flicker = {}, {}
+  clips, frames = 0, 0
   for index, clip in enumerate(data.read_clips(config.dataset_dir, split)):
     if config.eval.max_clips and index >= config.eval.max_clips:
       break
@@ -81,8 +81,9 @@ def evaluate_stu(generator, config, split, out_dir=None):
         psnr, ssim = metrics.frame_scores(generated[key], real)
         scores.setdefault("psnr" + suffix, []).append(psnr)
         scores.setdefault("ssim" + suffix, []).append(ssim)
-    total, count = metrics.flicker(generated["frames"], real)
-    flicker_sum, flicker_count = flicker_sum + total, flicker_count + count
+        total, count = metrics.flicker(generated[key], real)
+        pooled = flicker.get("flicker" + suffix, (0.0, 0))
+        flicker["flicker" + suffix] = (pooled[0] + total, pooled[1] + count)
     if out_dir and clips == 0 and config.stu.eval_preview_seconds > 0:
       os.makedirs(out_dir, exist_ok=True)
       n = max(1, int(round(config.stu.eval_preview_seconds * clip["fps"])))
@@ -95,5 +96,6 @@ def evaluate_stu(generator, config, split, out_dir=None):
   if not clips:
     raise InputError(f"split {split!r} has no clips to evaluate")
   result = {k: float(np.mean(np.concatenate(v))) for k, v in scores.items()}
-  result.update(flicker=flicker_sum / max(flicker_count, 1), frames=frames, clips=clips)
+  result.update({k: total / max(count, 1) for k, (total, count) in flicker.items()})
+  result.update(frames=frames, clips=clips)
   return result

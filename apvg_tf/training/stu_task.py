@@ -3,14 +3,15 @@
 Per training window (audio, real frames and keypoints of T consecutive frames):
   1. The frozen KP runs over the whole window (K^pred; its LSTM gets the window as context)
      and the DLT renders K^pred at the video resolution (H^pred).
-  2. The frozen CVG encodes the whole window's audio and rolls out, autoregressively as at
-     inference, over a random run of `stu.rollout_frames` frames from the real frame before
-     it (V^coarse).
+  2. The frozen CVG encodes the whole window's audio and rolls out autoregressively, as at
+     inference, from the stored first frame over the window (`stu.coarse_start`
+     "first_frame"; "real": from the real frame before the run, a coarse video better than
+     inference will give); V^coarse is a random run of `stu.rollout_frames` of its frames.
   3. The STU generates those frames from (V^coarse, H^pred, K^pred, A).
-  4. Generator loss: l1_weight * L1 + perceptual_weight * eq. (7) + adversarial_weight *
-     eq. (5); discriminator loss: eq. (6) with the unpaired term (real frames with another
-     example's audio, or with the window's audio reversed in time when a replica holds one
-     example).
+  4. Generator loss: l1_weight * L1 + l2_weight * L2 + perceptual_weight * eq. (7) +
+     adversarial_weight * eq. (5); discriminator loss: eq. (6) with the unpaired term (real
+     frames with another example's audio, or with the window's audio reversed in time when a
+     replica holds one example).
 One tape per network (STYLE.md), losses averaged over the global batch.
 """
 
@@ -24,6 +25,7 @@ from apvg_tf.models import performance_generator, structured_temporal_unet, vgg 
 from apvg_tf.training import cvg_task, precision, randomness
 
 TRAIN_KEYPOINTS = ("predicted", "real")
+COARSE_STARTS = ("first_frame", "real")
 
 
 def heatmap_channels(stu_config):
@@ -46,6 +48,9 @@ class STUTask:
     if self.stu.train_keypoints not in TRAIN_KEYPOINTS:
       raise InputError(f"stu.train_keypoints is {self.stu.train_keypoints!r}; expected one of "
                        f"{', '.join(TRAIN_KEYPOINTS)}")
+    if self.stu.coarse_start not in COARSE_STARTS:
+      raise InputError(f"stu.coarse_start is {self.stu.coarse_start!r}; expected one of "
+                       f"{', '.join(COARSE_STARTS)}")
     self.kp = self.cvg = None
 
   def _frozen(self, stage):
@@ -131,10 +136,17 @@ class STUTask:
           weights=keypoints[..., 2])
     if self.stu.use_coarse:
       batch_size = tf.shape(frames)[0]
-      h, c, _ = self.cvg.initial_state(batch_size)
+      h, c, first = self.cvg.initial_state(batch_size)
       maps, _, _ = self.cvg.encode_audio(audio, h, c)
-      noise = random.normal("stu/z", batch_size, [length, self.cvg.z_dim])
-      inputs["coarse"], _ = self.cvg.rollout(maps[run], frames[:, start - 1], noise)
+      if self.stu.coarse_start == "first_frame":
+        # As at inference: the CVG has rolled out on its own frames from the stored first
+        # frame since the window began, so the STU learns to refine the coarse video it will
+        # be given (a conditional mean, blurred where the music does not fix the pose).
+        noise = random.normal("stu/z", batch_size, [total, self.cvg.z_dim])
+        inputs["coarse"] = self.cvg.rollout(maps, first, noise)[0][run]
+      else:
+        noise = random.normal("stu/z", batch_size, [length, self.cvg.z_dim])
+        inputs["coarse"], _ = self.cvg.rollout(maps[run], frames[:, start - 1], noise)
     return {k: tf.stop_gradient(v) for k, v in inputs.items()}, frames[run]
 
   # ------------------------------------------------------------------------------ step
@@ -156,17 +168,18 @@ class STUTask:
     fake = self.model(inputs, training=True)
     fake_flat, real_flat = flat(fake), flat(real)
     l1 = tf.reduce_mean(tf.abs(fake - real), axis=[1, 2, 3, 4])
+    l2 = tf.reduce_mean(tf.square(fake - real), axis=[1, 2, 3, 4])
     perceptual = per_example(losses.perceptual_loss(self.vgg, fake_flat, real_flat))
     adversarial = per_example(losses.generator_adversarial_loss(
         self.discriminator(fake_flat, audio), stu.adversarial_loss))
-    total = (stu.l1_weight * l1 + stu.perceptual_weight * perceptual +
+    total = (stu.l1_weight * l1 + stu.l2_weight * l2 + stu.perceptual_weight * perceptual +
              stu.adversarial_weight * adversarial)
     d_loss = per_example(losses.discriminator_adversarial_loss(
         self.discriminator(real_flat, audio),
         self.discriminator(tf.stop_gradient(fake_flat), audio),
         self.discriminator(real_flat, flat(other)), stu.adversarial_loss))
     scale = lambda x: tf.nn.compute_average_loss(x, global_batch_size=global_batch_size)
-    return {"l1": scale(l1), "perceptual": scale(perceptual), "adversarial": scale(adversarial),
+    return {"l1": scale(l1), "l2": scale(l2), "perceptual": scale(perceptual), "adversarial": scale(adversarial),
             "total": scale(total), "d_total": scale(d_loss)}, fake
 
   def train_step(self, batch, global_batch_size, random):
