@@ -26,7 +26,7 @@ def run_variant(config_path, workdir, overrides, split="test", stages=None):
       f"--config.{k}={v}" for k, v in overrides.items()]
   evaluate_flags = [f"--split={split}"] + ([f"--stages={','.join(stages)}"] if stages else [])
   for program, extra in (("train.py", []), ("evaluate.py", evaluate_flags)):
-    if program == "evaluate.py" and _evaluated(workdir, split, stages):
+    if program == "evaluate.py" and up_to_date(workdir, split, stages):
       print(f"{workdir}: metrics.json is newer than every checkpoint; not evaluated again")
       continue
     command = [sys.executable, os.path.join(ROOT, program)] + flags + extra
@@ -36,8 +36,11 @@ def run_variant(config_path, workdir, overrides, split="test", stages=None):
     return json.load(f)
 
 
-def _evaluated(workdir, split, stages):
-  """Whether <workdir>/metrics.json scores `stages` on `split` and postdates their checkpoints."""
+def up_to_date(workdir, split, stages):
+  """Whether <workdir>/metrics.json scores `stages` on `split` and postdates their checkpoints.
+
+  It does not compare configs: a run evaluated with other overrides counts as up to date.
+  """
   path = os.path.join(workdir, "metrics.json")
   if not stages or not os.path.exists(path):
     return False

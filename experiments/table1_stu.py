@@ -1,7 +1,8 @@
 """The paper's Tables I and III on a dataset: STU ablations and a per-frame pose-to-image baseline.
 
   python experiments/table1_stu.py --config=configs/synth_cello.py --workdir=runs/table1_cello \
-      [--stages_from=runs/cello_all] [--override=stu.num_train_steps=150]
+      [--stages_from=runs/cello_all] [--override=stu.num_train_steps=150] \
+      [--variants=wo_gru,pix2pix]
 
 Table I removes one part at a time: the coarse video (w/o CVG), the keypoint heatmaps and the
 GCN (w/o KHP), the ConvGRU and the GCN together (w/o STU: a plain UNet over coarse frame,
@@ -14,8 +15,10 @@ CVG-alone row is the full run's coarse video (`psnr_coarse`).
 
 Every variant's STU trains on the same frozen KHP and CVG: those of `--stages_from` (linked
 into each variant's folder), or, without it, the ones `--config.stage=all` trains in the
-full variant's folder first. Finished runs are not retrained. Prints two Markdown tables and
-writes <workdir>/table1.json.
+full variant's folder first. Finished runs are not retrained, nor evaluated again while their
+metrics.json is newer than their checkpoints. `--variants` runs some of them, in the order
+given; the tables list every variant evaluated so far. Prints two Markdown tables and writes
+<workdir>/table1.json.
 """
 
 import json

@@ -179,8 +179,9 @@ class STUTask:
         self.discriminator(tf.stop_gradient(fake_flat), audio),
         self.discriminator(real_flat, flat(other)), stu.adversarial_loss))
     scale = lambda x: tf.nn.compute_average_loss(x, global_batch_size=global_batch_size)
-    return {"l1": scale(l1), "l2": scale(l2), "perceptual": scale(perceptual), "adversarial": scale(adversarial),
-            "total": scale(total), "d_total": scale(d_loss)}, fake
+    return {"l1": scale(l1), "l2": scale(l2), "perceptual": scale(perceptual),
+            "adversarial": scale(adversarial), "total": scale(total),
+            "d_total": scale(d_loss)}, fake
 
   def train_step(self, batch, global_batch_size, random):
     """One generator and one discriminator update on a replica's batch."""
