@@ -59,12 +59,15 @@ def main(argv):
     for source, pose in (("pred", pred), ("real", clip["keypoints"][..., :2])):
       queries[(source, clip["clip_id"])] = pose.reshape(len(pose), -1)
   rows, result = [], {}
+  # The k nearest are the first k of the max(ks) nearest (nearest first): one search, and
+  # one pass over the training frames for every k.
+  nearest = {key: ref_ids[metrics.nearest_neighbour_indices(q, ref_poses, k=ks[-1])]
+             for key, q in queries.items()}
+  mean_frame, _, recalled = cvg_eval.train_frames(
+      config, {key + (k,): ids[:, :k] for key, ids in nearest.items() for k in ks})
   for k in ks:
-    neighbours = {key: ref_ids[metrics.nearest_neighbour_indices(q, ref_poses, k=k)]
-                  for key, q in queries.items()}
-    mean_frame, _, recalled = cvg_eval.train_frames(config, neighbours)
     for source in ("pred", "real"):
-      psnr = np.concatenate([metrics.frame_scores(recalled[(source, c)], real)[0]
+      psnr = np.concatenate([metrics.frame_scores(recalled[(source, c, k)], real)[0]
                              for c, real in real_frames.items()])
       result[f"psnr_{source}_pose_k{k}"] = float(psnr.mean())
   mean = np.round(mean_frame).astype(np.uint8)
