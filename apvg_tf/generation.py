@@ -189,6 +189,10 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
   for path in (out_path, keypoints_json, skeleton_video):
     check_output_folder(path)
   cqt = StreamingCQT(waveform)
+  # Columns outside the song: the raw CQT mean normalises to zero, training's padding (an
+  # export older than this field pads with raw zeros).
+  pad = meta.get("cqt_mean")
+  lookahead = int(meta.get("lookahead_frames", 0))
   half = audio.WINDOW_COLUMNS // 2
   rng = np.random.default_rng(seed)
   state = runner.initial_state()
@@ -203,11 +207,13 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
   try:
     for start in range(0, num_frames, chunk):
       frames_idx = np.arange(start, min(start + chunk, num_frames))
-      centers = audio.window_centers(frames_idx, fps)
+      # The chunk's windows and the KP's lookahead, heard again with the next chunk.
+      heard = np.arange(start, frames_idx[-1] + 1 + lookahead)
+      centers = audio.window_centers(heard, fps)
       first, last = int(centers[0]) - half, int(centers[-1]) + half + 1
       columns = cqt.columns(max(first, 0), last)
-      windows = audio.frame_windows_tf(columns, fps, frames_idx, column_offset=max(first, 0),
-                                       total_columns=cqt.total_columns).numpy()
+      windows = audio.frame_windows_tf(columns, fps, heard, column_offset=max(first, 0),
+                                       total_columns=cqt.total_columns, pad_value=pad).numpy()
       noise = rng.standard_normal((1, len(frames_idx), meta["z_dim"])).astype(np.float32)
       outputs, state = runner.step(windows[None], noise, state)
       writers[0].write(to_uint8(outputs["frames"][0]))

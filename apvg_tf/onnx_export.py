@@ -3,7 +3,8 @@
 The ONNX model is the SavedModel's `step` for a fixed chunk of `chunk_frames` frames, with the
 recurrent state as explicit inputs and outputs (names as in apvg_model.json) and every time
 loop unrolled (`PerformanceGenerator.set_unroll`), so the graph has no ONNX Loop:
-  inputs   windows [1, T, 84, 87] (log-CQT windows), noise [1, T, z_dim], <state>
+  inputs   windows [1, T + D, 84, 87] (log-CQT windows; D the KP's lookahead_frames),
+           noise [1, T, z_dim], <state>
   outputs  frames float32 [1, T, R, R, 3] in [0, 1], keypoints [1, T, 67, 2], next_<state>
 A shorter last chunk is padded to T and cropped by the runner.
 """
@@ -28,7 +29,7 @@ def export_onnx(module, path):
   """
   import tf2onnx  # pylint: disable=g-import-not-at-top
   generator, chunk = module.generator, module.chunk_frames
-  specs = [tf.TensorSpec([1, chunk, 84, 87], tf.float32, name="windows"),
+  specs = [tf.TensorSpec([1, chunk + generator.lookahead, 84, 87], tf.float32, name="windows"),
            tf.TensorSpec([1, chunk, generator.z_dim], tf.float32, name="noise")] + [
                tf.TensorSpec(module.state_shapes[k], tf.float32, name=k)
                for k in module.state_names]
@@ -66,8 +67,9 @@ class OnnxRunner:
       return {k: saved[k].astype(np.float32) for k in self.state_names}
 
   def step(self, windows, noise, state):
-    frames = windows.shape[1]
+    frames = noise.shape[1]
     if frames < self.chunk:
+      # Padding after the chunk's windows: the KP is causal, so the kept outputs never hear it.
       pad = [(0, 0), (0, self.chunk - frames)]
       windows = np.pad(windows, pad + [(0, 0), (0, 0)])
       noise = np.pad(noise, pad + [(0, 0)])

@@ -89,7 +89,10 @@ class ServingModule(tf.Module):
     num_samples = tf.cast(tf.shape(waveform)[0], tf.float64)
     num_frames = tf.cast(tf.math.ceil(num_samples * self.fps / audio.SAMPLE_RATE - 1e-9),
                          tf.int32)
-    windows = audio.frame_windows_tf(columns, self.fps, tf.range(num_frames))
+    # Columns outside the song are the CQT mean, which normalises to training's zero padding.
+    windows = audio.frame_windows_tf(columns, self.fps,
+                                     tf.range(num_frames + self.generator.lookahead),
+                                     pad_value=tf.constant(self.cqt_mean))
     noise = tf.random.normal([1, num_frames, self.generator.z_dim])
     state = self._initial_state()
     out = self._step(windows[None], noise, *[state[k] for k in self.state_names])
@@ -101,7 +104,9 @@ class ServingModule(tf.Module):
   def metadata(self, **extra):
     return {"format": "apvg_tf.saved_model", "fps": self.fps, "resolution": self.resolution,
             "chunk_frames": self.chunk_frames, "z_dim": self.generator.z_dim,
+            "lookahead_frames": self.generator.lookahead,
             "sample_rate": audio.SAMPLE_RATE, "state": self.state_shapes,
+            "cqt_mean": self.cqt_mean.tolist(),  # generate.py pads windows with it.
             "state_names": list(self.state_names), **extra}
 
 

@@ -55,6 +55,9 @@ def get_config():
   config.khp.lstm_units = 256
   config.khp.dropout = 0.3
   config.khp.input_noise = 0.0
+  # D > 0: the KP draws the pose of frame t after hearing the music up to frame t + D (its
+  # output lags by D frames; generation feeds D windows ahead, so the video does not lag).
+  config.khp.lookahead_frames = 0
   # > 0: validation, evaluation and export use the exponential moving average of the KP's
   # weights with this decay (Polyak averaging over ~1 / (1 - decay) steps); 0: the weights.
   config.khp.ema_decay = 0.0

@@ -53,7 +53,7 @@ def main(argv):
   ref_poses, ref_ids = _train_poses(config)
   queries, real_frames = {}, {}
   for clip in data.read_clips(config.dataset_dir, _SPLIT.value):
-    windows = khp_eval.clip_windows(clip, manifest)
+    windows = khp_eval.clip_windows(clip, manifest, kp.lookahead_frames)
     pred = khp_eval.predict_clip(kp, windows, config.eval.chunk_frames)
     real_frames[clip["clip_id"]] = cvg_eval.resize_frames(clip["frames"], config.resolution)
     for source, pose in (("pred", pred), ("real", clip["keypoints"][..., :2])):

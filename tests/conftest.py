@@ -53,7 +53,8 @@ import pytest  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-po
 def trained_pipeline(tmp_path_factory):
   """`--config.stage=all` on the debug config, one step per stage (KHP, CVG, STU).
 
-  Shared by the STU and generation tests (training three stages takes about a minute).
+  Shared by the STU and generation tests (training three stages takes about a minute). Its
+  KP has a lookahead of 2 frames, so export, ONNX and generation are tested with one.
 
   Returns:
     (workdir, config, per-stage results of train_and_evaluate).
@@ -63,5 +64,6 @@ def trained_pipeline(tmp_path_factory):
   dataset = write_random_dataset(base / "data", seconds=3.0, resolution=64)
   config = debug_config(dataset, stage="all", num_train_steps=1)
   config.eval.checkpoint = "latest"
+  config.khp.lookahead_frames = 2
   workdir = str(base / "run")
   return workdir, config, trainer.train_and_evaluate(config, workdir)

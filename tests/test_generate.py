@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from apvg_tf import audio, data, generation, serving
 from apvg_tf.errors import InputError
+from apvg_tf.evaluation import khp_eval
 from apvg_tf.training import trainer
 from conftest import ROOT
 
@@ -30,9 +31,10 @@ def exported(trained_pipeline, tmp_path_factory):
 
 
 def _fresh_windows(frames=CHUNK):
+  """Windows of `frames` frames and of the pipeline KP's lookahead (conftest: 2) after them."""
   rng = np.random.default_rng()  # Fresh audio each run, as the parity requirement asks.
   wave = (0.2 * rng.standard_normal(audio.SAMPLE_RATE)).astype(np.float32)
-  windows = audio.frame_windows(audio.cqt(wave), 30.0, frames)
+  windows = audio.frame_windows(audio.cqt(wave), 30.0, frames + 2)
   return windows[None], rng.standard_normal((1, frames, 4)).astype(np.float32)
 
 
@@ -98,6 +100,29 @@ def _assert_onnx_agrees_with_saved_model(out):
   b, _ = onnx.step(windows, noise, state_b)
   assert b["frames"].shape[1] == CHUNK - 1
   np.testing.assert_allclose(b["frames"], a["frames"], atol=1e-4, rtol=0)
+
+
+def test_exported_generation_pads_the_music_as_training_does(exported, tmp_path):
+  """The first and last frames' windows reach past the song: `generate` and generate.py
+  must see there what training saw (zeros after normalisation), so their keypoints are the
+  evaluation's (`predict_clip` on the normalised clip windows) on every frame."""
+  out, meta, generator, config = exported
+  wave = (0.2 * np.random.default_rng(5).standard_normal(audio.SAMPLE_RATE // 2)).astype(
+      np.float32)
+  fps = meta["fps"]
+  frames = audio.num_video_frames(len(wave), fps)
+  normalized = data.normalize_cqt(audio.cqt(wave).T, data.load_manifest(config.dataset_dir))
+  windows = audio.frame_windows(normalized.numpy().T, fps, frames + generator.lookahead)
+  expected = khp_eval.predict_clip(generator.kp, windows, CHUNK)
+  assert generator.lookahead == meta["lookahead_frames"] == 2  # conftest's pipeline.
+  served = tf.saved_model.load(out).signatures["generate"](waveform=tf.constant(wave))
+  np.testing.assert_allclose(served["keypoints"].numpy(), expected, atol=2e-4, rtol=0)
+  track = tmp_path / "track.json"
+  generation.generate_video(generation.load_runner(out), wave, str(tmp_path / "v.mp4"),
+                            keypoints_json=str(track), progress=False)
+  with open(track) as f:
+    np.testing.assert_allclose(np.asarray(json.load(f)["keypoints"]), expected, atol=2e-4,
+                               rtol=0)
 
 
 def test_onnx_runtime_agrees_with_the_saved_model(exported):

@@ -12,7 +12,7 @@ from apvg_tf.errors import InputError
 from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.evaluation import metrics
 from apvg_tf.models import keypoint_predictor
-from apvg_tf.training import trainer
+from apvg_tf.training import khp_task, trainer
 from configs import debug
 from conftest import debug_config, write_random_dataset
 
@@ -72,6 +72,31 @@ def test_predictor_streams_in_chunks_exactly():
                                                   audio_embedding=16, lstm_units=16)
   assert np.abs(baseline(audio).numpy()).max() == 0  # Zero-initialised head, no anchor.
   assert baseline.count_params() < model.count_params()
+
+
+def test_lookahead_scores_output_t_plus_d_against_frame_t():
+  """With khp.lookahead_frames = D the KP's output t + D is the pose of frame t: the losses
+  pair them, and the first D outputs and last D frames of a window go unscored."""
+  config = debug.get_config()
+  config.khp.lookahead_frames = 2
+  task = khp_task.KHPTask(config, {"mean_pose": np.full((67, 3), 0.5).tolist(),
+                                   "splits": {}}, None)
+  task.build(tf.keras.optimizers.Adam())
+  task.model.head.kernel.assign(0.05 * tf.random.normal(task.model.head.kernel.shape, seed=3))
+  rng = np.random.default_rng(0)
+  batch = {"audio": tf.constant(rng.standard_normal((2, 8, 84, 87)), tf.float32),
+           "keypoints": tf.constant(np.concatenate([rng.random((2, 8, 67, 2)),
+                                                    np.ones((2, 8, 67, 1))], -1), tf.float32)}
+  out, pred = task.compute_losses(batch, global_batch_size=2, training=False)
+  outputs = task.model(batch["audio"])
+  np.testing.assert_array_equal(pred, outputs[:, 2:])
+  expected = losses.keypoint_coordinate_loss(outputs[:, 2:], batch["keypoints"][:, :6, :, :2],
+                                             batch["keypoints"][:, :6, :, 2])
+  np.testing.assert_allclose(out["coord"], tf.reduce_mean(expected), rtol=1e-6)
+  assert task.model.get_config()["lookahead_frames"] == 2
+  config.khp.lookahead_frames = config.window_frames  # Nothing left to score: one clear error.
+  with pytest.raises(InputError, match="lookahead_frames"):
+    khp_task.KHPTask(config, {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}}, None)
 
 
 def test_one_training_step_on_debug_config(dataset, tmp_path):

@@ -10,6 +10,7 @@ import tensorflow as tf
 from apvg_tf import data, losses
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import evaluate as evaluate_lib
+from apvg_tf.evaluation import khp_eval
 from apvg_tf.models import coarse_video_generator, discriminator, keypoint_predictor
 from apvg_tf.models import performance_generator, structured_temporal_unet
 from apvg_tf.training import randomness, stu_task, trainer
@@ -141,28 +142,47 @@ def test_perceptual_loss_is_zero_for_equal_frames_and_grows_with_difference():
   assert np.all(small > 0) and np.all(large > 5 * small)
 
 
-def _pipeline(seed=0):
+def _pipeline(seed=0, lookahead=0):
   config = debug.get_config()
+  config.khp.lookahead_frames = lookahead
   tf.keras.utils.set_random_seed(seed)
   kp = keypoint_predictor.keypoint_predictor_from_config(config.khp, np.full((67, 2), 0.5))
+  kp(tf.zeros([1, 1, 84, 87]))
+  # The head starts at zero (every pose the mean): a random one makes the poses hear the music.
+  kp.head.kernel.assign(0.05 * tf.random.normal(kp.head.kernel.shape))
   cvg = coarse_video_generator.coarse_video_generator_from_config(config.cvg, RES)
   return performance_generator.PerformanceGenerator(
       stu=_stu(seed), keypoint_predictor=kp, coarse_video_generator=cvg,
       heatmap_radius=config.stu.heatmap_radius, heatmap_parts=config.stu.heatmap_parts)
 
 
-def test_pipeline_streams_with_its_state():
-  generator = _pipeline()
-  audio = np.random.default_rng(3).standard_normal((1, 6, 84, 87)).astype(np.float32)
+@pytest.mark.parametrize("lookahead", [0, 2])
+def test_pipeline_streams_with_its_state(lookahead):
+  """Two chunks give the frames of one; with a KP lookahead of D frames each chunk also
+  hears the next D windows (zeros past the end), and the keypoints are the KP's single pass
+  over the clip (`predict_clip`, what KHP evaluation scores)."""
+  generator = _pipeline(lookahead=lookahead)
+  audio = np.random.default_rng(3).standard_normal((6, 84, 87)).astype(np.float32)
+  heard = np.concatenate([audio, np.zeros((lookahead, 84, 87), np.float32)])[None]
   noise = np.zeros((1, 6, generator.z_dim), np.float32)
-  whole, _ = generator.step(audio, generator.initial_state(1), noise)
-  first, state = generator.step(audio[:, :4], generator.initial_state(1), noise[:, :4])
-  second, _ = generator.step(audio[:, 4:], state, noise[:, 4:])
+  whole, _ = generator.step(heard, generator.initial_state(1), noise)
+  first, state = generator.step(heard[:, :4 + lookahead], generator.initial_state(1),
+                                noise[:, :4])
+  second, _ = generator.step(heard[:, 4:], state, noise[:, 4:])
   for key in ("frames", "coarse", "keypoints"):
     np.testing.assert_allclose(np.concatenate([first[key], second[key]], 1), whole[key],
                                atol=1e-5)
   assert whole["frames"].shape == (1, 6, RES, RES, 3)
-  assert whole["keypoints"].shape == (1, 6, 67, 2)
+  np.testing.assert_allclose(whole["keypoints"][0],
+                             khp_eval.predict_clip(generator.kp, heard[0], chunk_frames=4),
+                             atol=1e-5)
+  if lookahead:  # The pose of frame t hears the windows up to t + D, and none after.
+    changed = heard.copy()
+    changed[:, 3 + lookahead] += 1.0
+    later, _ = generator.step(changed[:, :4 + lookahead], generator.initial_state(1),
+                              noise[:, :4])
+    np.testing.assert_array_equal(later["keypoints"][:, :3], first["keypoints"][:, :3])
+    assert not np.allclose(later["keypoints"][:, 3], first["keypoints"][:, 3])
 
 
 def test_pipeline_needs_the_stages_its_stu_uses():

@@ -98,7 +98,7 @@ def frame_windows(cqt, fps, num_frames, first_frame=0, sample_rate=params.SAMPLE
 
 def frame_windows_tf(cqt_columns, fps, frame_indices, column_offset=0, total_columns=None,
                      sample_rate=params.SAMPLE_RATE, hop_length=params.HOP_LENGTH,
-                     window=params.WINDOW_COLUMNS):
+                     window=params.WINDOW_COLUMNS, pad_value=None):
   """TensorFlow twin of `frame_windows`, for use inside tf.data and exported graphs.
 
   Args:
@@ -108,11 +108,14 @@ def frame_windows_tf(cqt_columns, fps, frame_indices, column_offset=0, total_col
     frame_indices: int tensor [T] of video frame indices within the clip.
     column_offset: clip index of `cqt_columns[0]` (a stored segment holds only the columns
       its frames need).
-    total_columns: columns of the whole clip (default: `column_offset + M`); windows are zero
-      outside [0, total_columns).
+    total_columns: columns of the whole clip (default: `column_offset + M`); windows are
+      `pad_value` outside [0, total_columns).
     sample_rate: int, audio sample rate.
     hop_length: int, CQT hop.
     window: int, columns per window.
+    pad_value: optional float [n_bins] (or scalar), the columns outside the clip (default
+      zero). Training pads normalised columns with zero; raw columns padded with the
+      dataset's CQT mean normalise to the same zero.
 
   Returns:
     float32 tensor [T, n_bins, window].
@@ -129,5 +132,6 @@ def frame_windows_tf(cqt_columns, fps, frame_indices, column_offset=0, total_col
   local = columns - column_offset
   valid = (columns >= 0) & (columns < total_columns) & (local >= 0) & (local < local_columns)
   gathered = tf.gather(cqt_columns, tf.clip_by_value(local, 0, tf.maximum(local_columns - 1, 0)))
-  gathered = tf.where(valid[..., None], gathered, tf.zeros_like(gathered))  # [T, window, bins]
+  pad = tf.zeros([], tf.float32) if pad_value is None else tf.cast(pad_value, tf.float32)
+  gathered = tf.where(valid[..., None], gathered, pad + tf.zeros_like(gathered))  # [T, w, bins]
   return tf.transpose(gathered, [0, 2, 1])

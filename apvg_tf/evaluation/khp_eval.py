@@ -11,30 +11,36 @@ from apvg_tf.errors import InputError
 PARTS = ("body", "left_hand", "right_hand")
 
 
-def clip_windows(clip, manifest):
-  """Normalised audio windows of every frame of a clip: float32 [T, 84, 87]."""
+def clip_windows(clip, manifest, lookahead=0):
+  """Normalised audio windows of every frame of a clip: float32 [T + lookahead, 84, 87].
+
+  With `lookahead` D, also the windows of the D frames after the clip's last (what the
+  clip's sound reaches of them; zeros beyond), which a KP with that lookahead hears.
+  """
   # The pipeline's normaliser, so evaluation sees bit-for-bit the features training saw.
   normalized = data.normalize_cqt(clip["cqt"].T, manifest).numpy().T
-  return audio.frame_windows(normalized, clip["fps"], len(clip["keypoints"]))
+  return audio.frame_windows(normalized, clip["fps"], len(clip["keypoints"]) + lookahead)
 
 
 def predict_clip(model, windows, chunk_frames):
   """Runs the KP over a whole clip chunk by chunk, carrying the LSTM state.
 
   Args:
-    model: a KeypointPredictor.
-    windows: float32 [T, 84, 87].
+    model: a KeypointPredictor, with a lookahead of D = `model.lookahead_frames` frames.
+    windows: float32 [T + D, 84, 87], the clip's windows and the D after them
+      (`clip_windows(..., lookahead=D)`).
     chunk_frames: frames per chunk.
 
   Returns:
-    float32 [T, 67, 2].
+    float32 [T, 67, 2]: the outputs from the D-th on (the first D are poses before the clip).
   """
+  lookahead = model.lookahead_frames
   state, out = None, []
   for start in range(0, len(windows), chunk_frames):
     chunk = windows[None, start:start + chunk_frames]
     keypoints, state = model(chunk, initial_state=state, return_state=True)
     out.append(keypoints.numpy()[0])
-  return np.concatenate(out)
+  return np.concatenate(out)[lookahead:]
 
 
 def _pooled(pairs):
@@ -106,10 +112,11 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
   for clip in data.read_clips(config.dataset_dir, split, with_frames=False):
     if config.eval.max_clips and clips >= config.eval.max_clips:
       break
-    windows = clip_windows(clip, manifest)
+    heard = clip_windows(clip, manifest, model.lookahead_frames)
     real = clip["keypoints"]
+    windows = heard[:len(real)]
     candidates = {
-        "pred": predict_clip(model, windows, config.eval.chunk_frames),
+        "pred": predict_clip(model, heard, config.eval.chunk_frames),
         "mean": np.broadcast_to(mean_pose, real[..., :2].shape),
         "nn": train_keypoints[metrics.nearest_neighbour_indices(
             windows.reshape(len(windows), -1), train_windows)][..., :2],

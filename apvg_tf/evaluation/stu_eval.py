@@ -23,7 +23,8 @@ def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None):
 
   Args:
     generator: a PerformanceGenerator.
-    windows: float32 [T, 84, 87] normalised audio windows.
+    windows: float32 [T + D, 84, 87] normalised audio windows of the clip's frames and the
+      D after them, D = `generator.lookahead` (`khp_eval.clip_windows(..., lookahead=D)`).
     chunk_frames: frames per chunk.
     seed: seed of the CVG's noise z.
     step: a compiled `generator.step` (made if not given).
@@ -34,12 +35,14 @@ def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None):
   """
   step = step or tf.function(generator.step)
   state = generator.initial_state(1)
+  lookahead = generator.lookahead  # Each chunk also hears the D windows after it.
+  frames = len(windows) - lookahead
   noise = np.random.default_rng(seed).standard_normal(
-      (1, len(windows), generator.z_dim)).astype(np.float32)
+      (1, frames, generator.z_dim)).astype(np.float32)
   out = {}
-  for start in range(0, len(windows), chunk_frames):
-    chunk = slice(start, start + chunk_frames)
-    outputs, state = step(windows[None, chunk], state, noise[:, chunk])
+  for start in range(0, frames, chunk_frames):
+    stop = min(start + chunk_frames, frames)
+    outputs, state = step(windows[None, start:stop + lookahead], state, noise[:, start:stop])
     for key, value in outputs.items():
       value = value.numpy()[0]
       if key != "keypoints":
@@ -73,7 +76,7 @@ def evaluate_stu(generator, config, split, out_dir=None):
     if config.eval.max_clips and index >= config.eval.max_clips:
       break
     real = cvg_eval.resize_frames(clip["frames"], config.resolution)
-    windows = khp_eval.clip_windows(clip, manifest)
+    windows = khp_eval.clip_windows(clip, manifest, generator.lookahead)
     generated = generate_clip(generator, windows, config.eval.chunk_frames,
                               seed=config.seed + index, step=step)
     for key, suffix in (("frames", ""), ("coarse", "_coarse")):

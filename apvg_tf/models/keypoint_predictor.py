@@ -74,7 +74,8 @@ class KeypointPredictor(tf.keras.Model):
 
   def __init__(self, *, mean_pose=None, mean_pose_condition=True, encoder_channels=(64, 128, 128),
                audio_embedding=256, pose_embedding=128, lstm_units=256, dropout=0.0,
-               input_noise=0.0, num_keypoints=skeleton.NUM_KEYPOINTS, **kwargs):
+               input_noise=0.0, lookahead_frames=0, num_keypoints=skeleton.NUM_KEYPOINTS,
+               **kwargs):
     """Builds the predictor.
 
     Args:
@@ -89,9 +90,14 @@ class KeypointPredictor(tf.keras.Model):
       dropout: dropout rate on the motion feature and the LSTM output during training.
       input_noise: std of Gaussian noise added to the (normalised) audio windows during
         training, so the model cannot recognise a training piece by its exact spectrum.
+      lookahead_frames: D >= 0. The output at step t is the pose of frame t - D, so the LSTM
+        has heard D frames of music past the pose it draws (see `predict_clip`).
       num_keypoints: P.
     """
     super().__init__(**kwargs)
+    if int(lookahead_frames) < 0:
+      raise ValueError(f"lookahead_frames is {lookahead_frames}; it must be 0 or more")
+    self.lookahead_frames = int(lookahead_frames)
     self.num_keypoints = int(num_keypoints)
     self.mean_pose_condition = bool(mean_pose_condition)
     self.encoder_channels = tuple(encoder_channels)
@@ -170,6 +176,7 @@ class KeypointPredictor(tf.keras.Model):
             "encoder_channels": self.encoder_channels, "audio_embedding": self.audio_embedding,
             "pose_embedding": self.pose_embedding, "lstm_units": self.lstm_units,
             "dropout": self.dropout_rate, "input_noise": self.input_noise,
+            "lookahead_frames": self.lookahead_frames,
             "num_keypoints": self.num_keypoints, "name": self.name}
 
 
@@ -181,4 +188,5 @@ def keypoint_predictor_from_config(khp_config, mean_pose):
                            audio_embedding=khp_config.audio_embedding,
                            pose_embedding=khp_config.pose_embedding,
                            lstm_units=khp_config.lstm_units, dropout=khp_config.dropout,
-                           input_noise=khp_config.input_noise, name="keypoint_predictor")
+                           input_noise=khp_config.input_noise,
+                           lookahead_frames=khp_config.lookahead_frames, name="keypoint_predictor")

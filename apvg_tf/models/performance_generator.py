@@ -8,6 +8,13 @@
 `step` runs one chunk of T frames and returns the new state, so a song of any length streams
 in constant memory; evaluation, generate.py and the exported SavedModel and ONNX graphs all
 run this one function. A stage the STU was trained without (an ablation) is absent.
+
+A KP with a lookahead of D frames draws the pose of frame t after hearing the windows up to
+t + D, so a chunk of frames t .. t + T - 1 comes with the windows of frames t .. t + T + D - 1
+(past the song's end, as `frame_windows` makes them); the last D are heard again with the
+next chunk. The KP's state is the one after frame t + T - 1, and it hears the D windows
+ahead from there without keeping what they change: the result is that of one pass over the
+whole song (`khp_eval.predict_clip`).
 """
 
 import tensorflow as tf
@@ -58,6 +65,11 @@ class PerformanceGenerator(tf.Module):
       self.stu.gru.unroll = bool(unroll)
 
   @property
+  def lookahead(self):
+    """D: frames of music past a frame that its pose needs (0 without a KP)."""
+    return self.kp.lookahead_frames if self.kp is not None else 0
+
+  @property
   def z_dim(self):
     return self.cvg.z_dim if self.cvg is not None else 1
 
@@ -79,7 +91,8 @@ class PerformanceGenerator(tf.Module):
     """Generates one chunk.
 
     Args:
-      audio: float [B, T, 84, 87] normalised audio windows.
+      audio: float [B, T + D, 84, 87] normalised audio windows of frames t .. t + T + D - 1,
+        D = `lookahead` (past the song's end, as `frame_windows` makes them).
       state: the dict from `initial_state` or from the previous chunk.
       noise: optional CVG noise z [B, T, z_dim] (default standard normal).
 
@@ -88,11 +101,17 @@ class PerformanceGenerator(tf.Module):
       the stages are present, keypoints [B, T, P, 2] and coarse [B, T, R, R, 3].
     """
     audio = tf.cast(audio, tf.float32)
+    d = self.lookahead
+    if d:  # A static length stays static (the unrolled ONNX step needs it).
+      n = audio.shape[1] if audio.shape[1] is not None else tf.shape(audio)[1]
+      audio, ahead = audio[:, :n - d], audio[:, n - d:]
     new_state, outputs = {}, {}
     inputs = {"audio": audio}
     if self.kp is not None:
       keypoints, (h, c) = self.kp(audio, initial_state=[state["kp_h"], state["kp_c"]],
                                   return_state=True)
+      if d:  # Outputs are poses D frames back: the D windows ahead give the chunk's last D.
+        keypoints = tf.concat([keypoints, self.kp(ahead, initial_state=[h, c])], 1)[:, d:]
       new_state.update(kp_h=h, kp_c=c)
       outputs["keypoints"] = keypoints
       inputs["keypoints"] = keypoints

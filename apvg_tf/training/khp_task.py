@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import data, losses, skeleton
+from apvg_tf.errors import InputError
 from apvg_tf.evaluation import khp_eval, metrics
 from apvg_tf.models import keypoint_predictor
 from apvg_tf.training import motion_prior, precision
@@ -23,6 +24,9 @@ class KHPTask:
     self.mean_pose = np.asarray(manifest["mean_pose"], np.float32)
     self._validation = None
     self.prior = motion_prior.MotionPrior(config)
+    if not 0 <= self.khp.lookahead_frames < config.window_frames:
+      raise InputError(f"khp.lookahead_frames is {self.khp.lookahead_frames}; it must be at "
+                       f"least 0 and below the training window ({config.window_frames} frames)")
 
   def build(self, optimizer):
     """Creates the model (inside the strategy scope) and returns what to checkpoint.
@@ -61,12 +65,14 @@ class KHPTask:
       random: the step's `randomness.StepRandom` (dropout masks).
 
     Returns:
-      (dict of scaled losses, predicted keypoints [B, T, 67, 2]).
+      (dict of scaled losses, predicted keypoints [B, T - D, 67, 2] of frames 0 .. T - D - 1,
+      D the lookahead).
     """
-    real = batch["keypoints"][..., :2]
-    confidence = batch["keypoints"][..., 2]
     model = self.train_model if training else self.model
     pred = model(batch["audio"], training=training, random=random)
+    pred = pred[:, self.khp.lookahead_frames:]
+    keypoints, audio = self.scored_frames(batch)
+    real, confidence = keypoints[..., :2], keypoints[..., 2]
     coord = losses.keypoint_coordinate_loss(pred, real, confidence)
     out = {"coord": tf.nn.compute_average_loss(coord, global_batch_size=global_batch_size)}
     total = self.khp.coord_loss_weight * coord
@@ -76,12 +82,30 @@ class KHPTask:
                                           parts=self.khp.heatmap_parts)
       out["heatmap"] = tf.nn.compute_average_loss(heat, global_batch_size=global_batch_size)
       total += self.khp.heatmap_loss_weight * heat
-    prior = self.prior.generator_losses(pred, batch["keypoints"], batch["audio"])
+    prior = self.prior.generator_losses(pred, keypoints, audio)
     for name, value in prior.items():
       out[name] = tf.nn.compute_average_loss(value, global_batch_size=global_batch_size)
       total += self.khp[f"{name}_weight"] * value
     out["total"] = tf.nn.compute_average_loss(total, global_batch_size=global_batch_size)
     return out, pred
+
+  def scored_frames(self, batch):
+    """The frames the KP's outputs draw, given its lookahead D: (keypoints, audio).
+
+    Output t is the pose of frame t - D, so of a window of T frames the first D outputs
+    (poses before the window) and the last D frames (posed after it) go unscored.
+
+    Args:
+      batch: dict with audio [B, T, 84, 87] and keypoints [B, T, 67, 3].
+
+    Returns:
+      keypoints [B, T - D, 67, 3] and audio [B, T - D, 84, 87] of frames 0 .. T - D - 1,
+      which outputs D .. T - 1 draw.
+    """
+    d = self.khp.lookahead_frames
+    if not d:
+      return batch["keypoints"], batch["audio"]
+    return batch["keypoints"][:, :-d], batch["audio"][:, :-d]
 
   def train_step(self, batch, global_batch_size, random):
     """One optimisation step on a replica's batch; returns its scaled losses."""
@@ -90,7 +114,7 @@ class KHPTask:
       loss = precision.scaled(self.optimizer, out["total"])
       if self.prior.adversarial:
         out["d_total"] = tf.nn.compute_average_loss(
-            self.prior.discriminator_loss(pred, batch["keypoints"], batch["audio"]),
+            self.prior.discriminator_loss(pred, *self.scored_frames(batch)),
             global_batch_size=global_batch_size)
         d_loss = precision.scaled(self.prior.d_optimizer, out["d_total"])
     precision.apply_gradients(self.optimizer, tape, loss, self.train_model.trainable_variables)
@@ -123,8 +147,8 @@ class KHPTask:
     Returns:
       uint8 [1, frames * 128, 256, 3].
     """
-    pred = self.model(batch["audio"][:1]).numpy()[0]
-    real = batch["keypoints"][0].numpy()
+    pred = self.model(batch["audio"][:1]).numpy()[0, self.khp.lookahead_frames:]
+    real = self.scored_frames(batch)[0][0].numpy()
     steps = np.linspace(0, len(real) - 1, frames).astype(int)
     blank = np.full((128, 128, 3), 24, np.uint8)
     rows = [np.concatenate([skeleton.draw_skeleton(blank, real[t]),
@@ -141,7 +165,8 @@ class KHPTask:
     if not self.manifest["splits"].get("validation"):
       return None
     if self._validation is None:
-      self._validation = [(khp_eval.clip_windows(c, self.manifest), c["keypoints"])
+      self._validation = [(khp_eval.clip_windows(c, self.manifest, self.khp.lookahead_frames),
+                           c["keypoints"])
                           for c in data.read_clips(self.config.dataset_dir, "validation",
                                                    with_frames=False)]
     pooled = [metrics.keypoint_distance(

@@ -67,6 +67,10 @@ class STUTask:
     """Creates the models (inside the strategy scope) and returns what to checkpoint."""
     if self.stu.use_heatmap:
       self.kp = self._frozen("khp")
+      if self.kp.lookahead_frames > self.config.window_frames - 2:
+        raise InputError(f"the KP's lookahead ({self.kp.lookahead_frames} frames) leaves no "
+                         f"STU run in windows of {self.config.window_frames} frames; raise "
+                         "window_frames (or stu.window_frames)")
     if self.stu.use_coarse:
       self.cvg = self._frozen("cvg")
     self.model = structured_temporal_unet.structured_temporal_unet_from_config(
@@ -119,13 +123,17 @@ class STUTask:
     frames = tf.cast(batch["frames"], tf.float32) / 255.0
     audio = batch["audio"]
     total = frames.shape[1]
-    length = min(self.stu.rollout_frames or total - 1, total - 1)
-    start = random.integer("stu/crop", 1, total - length + 1)
+    # A KP with a lookahead of D frames poses frame t from the windows up to t + D: the run
+    # ends D frames before the window does.
+    lookahead = self.kp.lookahead_frames if self.kp is not None else 0
+    usable = total - lookahead
+    length = min(self.stu.rollout_frames or usable - 1, usable - 1)
+    start = random.integer("stu/crop", 1, usable - length + 1)
     run = slice(None), slice(start, start + length)
     inputs = {"audio": audio[run]}
     if self.stu.use_heatmap:
       if self.stu.train_keypoints == "predicted":
-        keypoints = self.kp(audio)[run]
+        keypoints = self.kp(audio)[:, lookahead:][run]
         keypoints = tf.concat([keypoints, tf.ones_like(keypoints[..., :1])], -1)
       else:
         keypoints = batch["keypoints"][run]
