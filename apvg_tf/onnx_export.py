@@ -6,7 +6,8 @@ loop unrolled (`PerformanceGenerator.set_unroll`), so the graph has no ONNX Loop
   inputs   windows [1, T + D, 84, 87] (log-CQT windows; D the KP's lookahead_frames),
            noise [1, T, z_dim], <state>
   outputs  frames float32 [1, T, R, R, 3] in [0, 1], keypoints [1, T, 67, 2], next_<state>
-A shorter last chunk is padded to T and cropped by the runner.
+A shorter last chunk (t < T frames, t + D windows) is padded to T frames and T + D windows
+and cropped by the runner.
 """
 
 import os
