@@ -90,9 +90,10 @@ def test_pipeline_matches_read_clips_and_numpy_framing(dataset):
   ds = data.make_dataset(out, "train", window_frames=8, batch_size=3, shuffle=False,
                          repeat=False, deterministic=True, drop_remainder=False)
   batches = list(ds)
-  # Windows never cross a segment: 40-frame segments give 5 windows each.
-  # Clips: 60 frames -> 40+20 -> 5+2; 93 -> 40+40+13 -> 5+5+1; 30 -> 3.
-  assert sum(b["clip_index"].shape[0] for b in batches) == 7 + 11 + 3
+  # Windows never cross a segment: 40-frame segments give 5 windows each; a shorter one ends
+  # with a window at its last frame (20 frames: starts 0, 8, 12; 13: 0, 5; 30: 0, 8, 16, 22).
+  # Clips: 60 frames -> 40+20 -> 5+3; 93 -> 40+40+13 -> 5+5+2; 30 -> 4.
+  assert sum(b["clip_index"].shape[0] for b in batches) == 8 + 12 + 4
   for batch in batches:
     assert batch["frames"].dtype == tf.uint8
     assert batch["audio"].shape[1:] == (8, 84, 87)
@@ -142,6 +143,26 @@ def test_shuffled_pipeline_is_deterministic_per_seed_and_resizes(dataset):
   assert any((x["start_frame"].numpy() != z["start_frame"].numpy()).any() for x, z in zip(a, c))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_frame_is_in_a_window_on_every_pass(dataset, seed):
+  """Each pass over a clip covers all its frames, the first and last ones too, whatever the
+  random phase of its windows (with windows at the phase only, up to stride - 1 frames at
+  each end of a segment were left out of most passes)."""
+  out, clips = dataset
+  manifest = data.load_manifest(out)
+  lengths = [len(clips[c["clip_id"]][1]) for c in manifest["splits"]["train"]]
+  ds = data.make_dataset(out, "train", window_frames=8, batch_size=1, seed=seed, repeat=False,
+                         deterministic=True, drop_remainder=False, fields=("keypoints",))
+  covered = [np.zeros(n, bool) for n in lengths]
+  phases = set()
+  for batch in ds:
+    clip, start = int(batch["clip_index"][0]), int(batch["start_frame"][0])
+    covered[clip][start:start + 8] = True
+    phases.add(start % 8)
+  assert all(c.all() for c in covered), [np.flatnonzero(~c).tolist() for c in covered]
+  assert phases - {0}  # Some windows did start at a random phase.
+
+
 def test_keypoint_only_pipeline_skips_frames(dataset):
   out, _ = dataset
   batch = next(iter(data.make_dataset(out, "train", window_frames=8, batch_size=2,
@@ -163,7 +184,7 @@ def test_input_context_sharding(dataset, pipelines):
     assert all(b["clip_index"].shape[0] <= 2 for b in ds)  # Per-replica batch.
     seen.append(set(keys))
   union = set().union(*seen)
-  assert sum(len(s) for s in seen) == len(union) == 21  # Disjoint, and nothing lost.
+  assert sum(len(s) for s in seen) == len(union) == 24  # Disjoint, and nothing lost.
 
 
 # --------------------------------------------------------------------------- framing

@@ -126,7 +126,8 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
     repeat: repeat forever.
     seed: seed of every random choice (same seed, same order when `deterministic`).
     deterministic: keep element order fixed despite parallel map/interleave.
-    stride: frames between window starts (default `window_frames`, non-overlapping).
+    stride: frames between window starts (default `window_frames`, non-overlapping), plus a
+      window at each end of every segment, so every frame is in a window on every pass.
     resolution: resize frames to this side if it differs from the dataset's.
     fields: which of 'frames', 'audio', 'keypoints' to produce (skipping 'frames' skips
       all image decoding, e.g. for the keypoint stage).
@@ -189,7 +190,16 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
             [], seed=tf.stack([visit_seed, segment["frame_start"]]), maxval=stride,
             dtype=tf.int32)
       phase = tf.minimum(phase, tf.maximum(last, 0))
-      starts = tf.range(phase, last + 1, stride)
+      # Every frame of the segment is in a window on every visit: the windows at phase + k *
+      # stride, plus the one before the first and the one after the last, moved to start at
+      # frame 0 and to end at the segment's last frame. Without those two, the frames before
+      # the phase and after the last whole window were skipped on most visits: with 256-frame
+      # windows a 900-frame clip's first and last frames were trained on in 1 visit of 256,
+      # its first and last 100 frames in about 1 of 4, so the first and last seconds of every
+      # piece (the LSTM's start, the final rest) were barely learnt (README, KHP results).
+      starts = tf.range(phase - stride, last + stride, stride)
+      starts = tf.unique(tf.clip_by_value(starts, 0, tf.maximum(last, 0))).y
+      starts = starts[:tf.where(last >= 0, tf.size(starts), 0)]  # None if the segment is short.
       windows = make_windows(segment, starts, window_frames=window_frames, manifest=manifest,
                              clip_index=clip_index)
       for name in ("frames", "keypoints"):
