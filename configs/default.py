@@ -194,6 +194,9 @@ def get_config():
   config.eval.split = "test"
   config.eval.chunk_frames = 256  # Frames per streamed chunk (recurrent state carried over).
   config.eval.max_clips = 0  # 0: all clips of the split.
+  # STU: "real" feeds the video's own keypoints to the STU instead of the KP's, an oracle
+  # for the ablations (what a correct pose would buy); "predicted" is generation.
+  config.eval.stu_keypoints = "predicted"
   config.eval.video = False
   # Which checkpoint evaluation and export use: "best" (best validation score, when the run
   # kept one) or "latest".

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf import data, losses
+from apvg_tf import data, heatmap, losses
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.evaluation import khp_eval
@@ -185,6 +185,37 @@ def test_pipeline_streams_with_its_state(lookahead):
     assert not np.allclose(later["keypoints"][:, 3], first["keypoints"][:, 3])
 
 
+def test_pipeline_draws_from_given_keypoints_without_running_the_kp():
+  """The oracle of the STU ablations (`eval.stu_keypoints="real"`): given poses replace the
+  KP's, the KP keeps its state, the CVG is untouched, and the STU draws from their heatmaps
+  weighted by confidence, as in training on real keypoints."""
+  generator = _pipeline()
+  rng = np.random.default_rng(3)
+  audio = rng.standard_normal((1, 4, 84, 87)).astype(np.float32)
+  noise = np.zeros((1, 4, generator.z_dim), np.float32)
+  generator.step(audio, generator.initial_state(1), noise)  # Builds the layers.
+  out = generator.stu.out  # Untrained, the STU returns the coarse frame whatever the pose.
+  out.kernel.assign(0.05 * tf.random.normal(out.kernel.shape))
+  poses = rng.uniform(0.2, 0.8, (1, 4, 67, 3)).astype(np.float32)
+  poses[..., 2] = 1.0
+  poses[:, :, 30:, 2] = 0.0  # Left out, as a missing keypoint is in the dataset.
+  state = generator.initial_state(1)
+  state["kp_h"] = tf.ones_like(state["kp_h"])
+  given, given_state = generator.step(audio, state, noise, keypoints=poses)
+  own, own_state = generator.step(audio, state, noise)
+  np.testing.assert_array_equal(given["keypoints"], poses[..., :2])
+  np.testing.assert_array_equal(given_state["kp_h"], state["kp_h"])
+  assert not np.allclose(own_state["kp_h"], state["kp_h"])
+  np.testing.assert_array_equal(given["coarse"], own["coarse"])
+  heatmaps = heatmap.render_heatmaps(poses[..., :2], RES, RES, weights=poses[..., 2],
+                                     radius=generator.heatmap_radius,
+                                     parts=generator.heatmap_parts)
+  expected = generator.stu({"audio": audio, "keypoints": poses, "heatmaps": heatmaps,
+                            "coarse": own["coarse"]}, initial_state=state["stu_g"])
+  np.testing.assert_allclose(given["frames"], expected, atol=1e-6)
+  assert not np.allclose(given["frames"], own["frames"], atol=1e-3)
+
+
 def test_pipeline_needs_the_stages_its_stu_uses():
   with pytest.raises(ValueError, match="keypoint predictor"):
     performance_generator.PerformanceGenerator(stu=_stu())
@@ -223,6 +254,20 @@ def test_evaluate_reports_the_final_video(trained_all):
   stages = result["stages"]
   assert stages["stu"]["flicker_coarse"] == pytest.approx(stages["cvg"]["flicker"])
   assert os.path.getsize(os.path.join(workdir, "stu", "eval_test", "preview.mp4")) > 0
+
+
+def test_evaluate_with_the_real_keypoints_oracle(trained_all):
+  workdir, config, _ = trained_all
+  config = config.copy_and_resolve_references()
+  config.eval.max_clips = 1
+  predicted = evaluate_lib.evaluate(config, workdir, stages=["stu"])["stages"]["stu"]
+  config.eval.stu_keypoints = "real"
+  real = evaluate_lib.evaluate(config, workdir, stages=["stu"])["stages"]["stu"]
+  assert real["psnr_coarse"] == predicted["psnr_coarse"]  # The same coarse video.
+  assert real["psnr"] != predicted["psnr"]
+  config.eval.stu_keypoints = "perfect"
+  with pytest.raises(InputError, match="stu_keypoints"):
+    evaluate_lib.evaluate(config, workdir, stages=["stu"])
 
 
 def test_evaluate_only_the_stages_asked_for(trained_all):

@@ -3,6 +3,8 @@
 Each clip of the split is generated from its audio alone, as a user's song would be: the KP,
 the CVG (from its stored first frame) and the STU run chunk by chunk with their states
 carried (`PerformanceGenerator.step`), and frame t is compared with real frame t.
+With `eval.stu_keypoints="real"` the STU draws from the video's own keypoints instead of the
+KP's: an oracle for the ablations (what a correct pose is worth), not a way to generate.
 Metrics (uint8 frames at `config.resolution`; see `metrics.frame_scores` and `metrics.flicker`):
   psnr, ssim, flicker                          the final video
   psnr_coarse, ssim_coarse, flicker_coarse    the coarse video it refined (when the STU uses one)
@@ -18,7 +20,7 @@ from apvg_tf.errors import InputError
 from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
 
 
-def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None):
+def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None, keypoints=None):
   """Runs the pipeline over a clip's audio windows, chunk by chunk.
 
   Args:
@@ -28,6 +30,8 @@ def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None):
     chunk_frames: frames per chunk.
     seed: seed of the CVG's noise z.
     step: a compiled `generator.step` (made if not given).
+    keypoints: optional float32 [T, P, 3], poses for the STU instead of the KP's (the oracle
+      of `eval.stu_keypoints="real"`).
 
   Returns:
     dict of uint8 [T, R, R, 3] "frames" (and "coarse"), and float32 [T, P, 2] "keypoints"
@@ -42,7 +46,9 @@ def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None):
   out = {}
   for start in range(0, frames, chunk_frames):
     stop = min(start + chunk_frames, frames)
-    outputs, state = step(windows[None, start:stop + lookahead], state, noise[:, start:stop])
+    given = {} if keypoints is None else {"keypoints": keypoints[None, start:stop]}
+    outputs, state = step(windows[None, start:stop + lookahead], state, noise[:, start:stop],
+                          **given)
     for key, value in outputs.items():
       value = value.numpy()[0]
       if key != "keypoints":
@@ -67,6 +73,12 @@ def evaluate_stu(generator, config, split, out_dir=None):
   Raises:
     InputError: if the split has no clips.
   """
+  if config.eval.stu_keypoints not in ("predicted", "real"):
+    raise InputError(f"eval.stu_keypoints is {config.eval.stu_keypoints!r}; expected "
+                     "'predicted' (the KP's, as in generation) or 'real' (the oracle)")
+  if config.eval.stu_keypoints == "real" and generator.kp is None:
+    raise InputError("eval.stu_keypoints='real' needs a pipeline whose STU draws from poses "
+                     "(this one has no KP: stu.use_heatmap is off)")
   manifest = data.load_manifest(config.dataset_dir)
   data.split_clips(manifest, split)  # InputError if the split is missing or empty.
   step = tf.function(generator.step)
@@ -77,8 +89,9 @@ def evaluate_stu(generator, config, split, out_dir=None):
       break
     real = cvg_eval.resize_frames(clip["frames"], config.resolution)
     windows = khp_eval.clip_windows(clip, manifest, generator.lookahead)
+    oracle = clip["keypoints"] if config.eval.stu_keypoints == "real" else None
     generated = generate_clip(generator, windows, config.eval.chunk_frames,
-                              seed=config.seed + index, step=step)
+                              seed=config.seed + index, step=step, keypoints=oracle)
     for key, suffix in (("frames", ""), ("coarse", "_coarse")):
       if key in generated:
         psnr, ssim = metrics.frame_scores(generated[key], real)

@@ -83,11 +83,14 @@ class PerformanceGenerator(tf.Module):
     return state
 
   def heatmaps(self, keypoints):
-    """DLT at the video resolution: [B, T, P, 2] -> [B, T, R, R, C]."""
-    return heatmap.render_heatmaps(keypoints, self.resolution, self.resolution,
-                                   radius=self.heatmap_radius, parts=self.heatmap_parts)
+    """DLT at the video resolution: [B, T, P, 2] (or [.., 3], weighted by confidence as
+    in training) -> [B, T, R, R, C]."""
+    weights = keypoints[..., 2] if keypoints.shape[-1] == 3 else None
+    return heatmap.render_heatmaps(keypoints[..., :2], self.resolution, self.resolution,
+                                   radius=self.heatmap_radius, parts=self.heatmap_parts,
+                                   weights=weights)
 
-  def step(self, audio, state, noise=None):
+  def step(self, audio, state, noise=None, keypoints=None):
     """Generates one chunk.
 
     Args:
@@ -95,6 +98,9 @@ class PerformanceGenerator(tf.Module):
         D = `lookahead` (past the song's end, as `frame_windows` makes them).
       state: the dict from `initial_state` or from the previous chunk.
       noise: optional CVG noise z [B, T, z_dim] (default standard normal).
+      keypoints: optional [B, T, P, 3] poses (with confidence) that the STU draws from
+        instead of the KP's, which is then not run and keeps its state: the oracle of the
+        STU ablations (what a correct pose would buy), not a generation mode.
 
     Returns:
       (outputs, new state): outputs has frames float [B, T, R, R, 3] in [0, 1], and, when
@@ -107,7 +113,13 @@ class PerformanceGenerator(tf.Module):
       audio, ahead = audio[:, :n - d], audio[:, n - d:]
     new_state, outputs = {}, {}
     inputs = {"audio": audio}
-    if self.kp is not None:
+    if keypoints is not None and self.kp is not None:
+      keypoints = tf.cast(keypoints, tf.float32)
+      new_state.update(kp_h=state["kp_h"], kp_c=state["kp_c"])
+      outputs["keypoints"] = keypoints[..., :2]
+      inputs["keypoints"] = keypoints
+      inputs["heatmaps"] = self.heatmaps(keypoints)
+    elif self.kp is not None:
       keypoints, (h, c) = self.kp(audio, initial_state=[state["kp_h"], state["kp_c"]],
                                   return_state=True)
       if d:  # Outputs are poses D frames back: the D windows ahead give the chunk's last D.
