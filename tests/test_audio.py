@@ -62,15 +62,19 @@ class ConstantQTest(tf.test.TestCase, parameterized.TestCase):
     want = constant_q.cqt_magnitude(x)
     got = layer_cqt(x, log=False)
     self.assertEqual(got.shape, want.shape)
-    self.assertLessEqual(relative_error(got, want), 1e-5)  # measured 1.7e-7 (float32 sums)
-    # Log outputs: float32 leaves ~1e-6 absolute error, which moves log(|C| + 1e-5) only
-    # where |C| is tiny; where |C| >= 1e-2 the two agree to 1e-3.
+    self.assertLessEqual(relative_error(got, want), 1e-5)  # measured 2e-7 to 8e-7
+    # Float32 sums leave an absolute error that scales with the loudest bin: measured 3e-7
+    # of it with TensorFlow's own kernels, 1.8e-6 with oneDNN's on an AVX-512 CPU.
+    self.assertLessEqual(np.abs(got - want).max(), 1e-5 * want.max())
+    # Log outputs: that error moves log(|C| + 1e-5) only where |C| is near the 1e-5 floor
+    # (by up to 0.6 next to the chirp's 21-high peak with oneDNN); where |C| >= 1e-2 the two
+    # agree to 1e-3, and the layer applies the twin's floor and log to its own magnitudes.
     log_want, log_got = constant_q.cqt(x), layer_cqt(x)
     self.assertEqual(log_want.dtype, np.float32)
     loud = want >= 1e-2
     self.assertGreater(loud.mean(), 0.1)
     self.assertAllClose(log_got[loud], log_want[loud], atol=1e-3, rtol=0)
-    self.assertAllClose(log_got, log_want, atol=0.1, rtol=0)
+    self.assertAllClose(log_got, np.log(got + params.LOG_EPS), atol=1e-5, rtol=0)
 
   @parameterized.parameters(("chirp", 1e-2), ("mix", 1e-2))
   def test_close_to_librosa_cqt(self, name, tolerance):
