@@ -68,6 +68,24 @@ def render_heatmaps(keypoints, height, width, *, radius=1.0, parts=False, weight
   return scale * tf.stack(maps, -1)
 
 
+def pose_heatmaps(keypoints, resolution, *, radius=1.0, parts=False):
+  """The STU's heatmaps of a pose at the video resolution, confidence-weighted if given.
+
+  Args:
+    keypoints: float [..., P, 2] (the KP's) or [..., P, 3] with confidence (the dataset's),
+      whose tents are weighted by it so a missing keypoint draws nothing.
+    resolution: R, the side of the square maps.
+    radius: tent half-width in pixels.
+    parts: per-part channels (see `render_heatmaps`).
+
+  Returns:
+    float [..., R, R, C].
+  """
+  weights = keypoints[..., 2] if keypoints.shape[-1] == 3 else None
+  return render_heatmaps(keypoints[..., :2], resolution, resolution, radius=radius,
+                         parts=parts, weights=weights)
+
+
 @tf.keras.utils.register_keras_serializable(package="apvg_tf")
 class LandmarkTransformer(tf.keras.layers.Layer):
   """The DLT as a Keras layer: keypoints [B, ..., P, 2] -> heatmaps [B, ..., H, W, C].

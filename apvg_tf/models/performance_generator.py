@@ -85,10 +85,8 @@ class PerformanceGenerator(tf.Module):
   def heatmaps(self, keypoints):
     """DLT at the video resolution: [B, T, P, 2] (or [.., 3], weighted by confidence as
     in training) -> [B, T, R, R, C]."""
-    weights = keypoints[..., 2] if keypoints.shape[-1] == 3 else None
-    return heatmap.render_heatmaps(keypoints[..., :2], self.resolution, self.resolution,
-                                   radius=self.heatmap_radius, parts=self.heatmap_parts,
-                                   weights=weights)
+    return heatmap.pose_heatmaps(keypoints, self.resolution, radius=self.heatmap_radius,
+                                 parts=self.heatmap_parts)
 
   def step(self, audio, state, noise=None, keypoints=None):
     """Generates one chunk.

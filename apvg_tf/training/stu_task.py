@@ -138,10 +138,9 @@ class STUTask:
       else:
         keypoints = batch["keypoints"][run]
       inputs["keypoints"] = keypoints
-      inputs["heatmaps"] = heatmap.render_heatmaps(
-          keypoints[..., :2], self.config.resolution, self.config.resolution,
-          radius=self.stu.heatmap_radius, parts=self.stu.heatmap_parts,
-          weights=keypoints[..., 2])
+      inputs["heatmaps"] = heatmap.pose_heatmaps(
+          keypoints, self.config.resolution, radius=self.stu.heatmap_radius,
+          parts=self.stu.heatmap_parts)
     if self.stu.use_coarse:
       batch_size = tf.shape(frames)[0]
       h, c, first = self.cvg.initial_state(batch_size)
