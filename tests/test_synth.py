@@ -8,6 +8,7 @@ written here. The events themselves are checked in the keypoints, and a control 
 events displaced by a few frames must fail the same criterion.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from apvg_tf import skeleton
 from apvg_tf.audio import framing, params
 from apvg_tf.errors import InputError
 from apvg_tf.synth import music, performer, render, sound
-from apvg_tf.synth.dataset import build_synth_dataset
+from apvg_tf.synth.dataset import build_synth_dataset, recorded_notes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FPS = 30.0
@@ -304,6 +305,27 @@ def test_dataset_reads_back_with_disjoint_splits(tmp_path):
       assert np.abs(np.diff(frames.astype(np.int16), axis=0)).mean() > 0.1  # It moves.
   record = manifest["metadata"]["pieces"][0]
   assert len(record["notes"][0]) == len(record["note_fields"])
+  # The recorded notes are the generated ones (bar the downbeats, which are not recorded).
+  generated = {p.piece_id: p.notes for p in music.generate_pieces("cello", 0.2, seed=3)}
+  recorded = recorded_notes(manifest)
+  assert sorted(recorded) == summary["pieces"]
+  for clip_id, notes in recorded.items():
+    assert [(n.pitch, n.velocity, n.slur) for n in notes] == [
+        (n.pitch, n.velocity, n.slur) for n in generated[clip_id]]
+    np.testing.assert_allclose([(n.start, n.end) for n in notes],
+                               [(n.start, n.end) for n in generated[clip_id]], atol=1e-4)
+  with pytest.raises(InputError, match="records no notes"):
+    recorded_notes({**manifest, "metadata": {}})
+
+
+def test_strokes_since_rest_counts_from_each_rest():
+  notes = [music.Note(0.0, 0.5, 48, 80), music.Note(0.5, 1.0, 50, 80, slur=True),
+           music.Note(1.0, 1.5, 52, 80),  # A new stroke; then a rest of 0.5 s.
+           music.Note(2.0, 2.5, 53, 80),  # After the rest: counted from 0 again.
+           music.Note(2.6, 3.0, 55, 80)]  # A 0.1 s gap is not a rest: the next stroke.
+  count = music.strokes_since_rest(notes, np.arange(32) / 10.0)
+  expected = [0] * 10 + [1] * 5 + [-1] * 5 + [0] * 5 + [-1] + [1] * 4 + [-1] * 2
+  np.testing.assert_array_equal(count, expected)
 
 
 @pytest.mark.parametrize("resolution", [64, 512])
@@ -361,3 +383,37 @@ def test_write_video_muxes_audio_and_checks_the_folder(tmp_path):
   assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # No temporary left.
   with pytest.raises(InputError, match="does not exist"):
     video_io.write_video(str(tmp_path / "missing" / "v.mp4"), frames, 30)
+
+
+def test_bow_strokes_experiment_scores_predictions_by_stroke(tmp_path):
+  from apvg_tf.data import read_clips  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / "cello")
+  _tiny_build(out)
+  real = {c["clip_id"]: c["keypoints"] for c in read_clips(out, "test", with_frames=False)}
+  run = tmp_path / "run"
+  os.makedirs(run / "khp" / "eval_test")
+  # A KP that draws the real pose everywhere but 0.1 to the right in rests.
+  shifted = {}
+  notes = recorded_notes(json.load(open(os.path.join(out, "manifest.json"))))
+  for clip_id, kp in real.items():
+    pred = kp[..., :2].copy()
+    count = music.strokes_since_rest(notes[clip_id], np.arange(len(kp)) / FPS)
+    pred[count < 0, :, 0] += 0.1
+    shifted[f"{clip_id}/pred"], shifted[f"{clip_id}/real"] = pred, kp
+  np.savez(run / "khp" / "eval_test" / "predictions.npz", **shifted)
+  script = os.path.join(REPO, "experiments", "khp_bow_strokes.py")
+  result = subprocess.run([sys.executable, script, f"--dataset_dir={out}", f"--runs={run}",
+                           f"--out={tmp_path / 'table.json'}"],
+                          capture_output=True, text=True, cwd=REPO, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  groups = json.load(open(tmp_path / "table.json"))["groups"]
+  assert groups["rests"]["points"] > 0 and groups["1st stroke after a rest"]["points"] > 0
+  np.testing.assert_allclose(groups["rests"]["kp_distance"], 0.1, atol=1e-5)
+  assert groups["1st stroke after a rest"]["kp_distance"] == 0.0
+  assert groups["1st stroke after a rest"]["kp_distance_mean_pose"] > 0.01
+  # A run evaluated on another dataset, or not at all: one line, exit 2.
+  result = subprocess.run([sys.executable, script, f"--dataset_dir={out}",
+                           f"--runs={tmp_path / 'none'}"],
+                          capture_output=True, text=True, cwd=REPO, check=False)
+  last = result.stderr.strip().splitlines()[-1]
+  assert result.returncode == 2 and last.startswith("error:") and "evaluate.py" in last, last

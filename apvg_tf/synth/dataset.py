@@ -195,6 +195,33 @@ def build_synth_dataset(out_dir, *, instrument, minutes=10.0, resolution=128, fp
           "frames": total_frames, "seconds": float(sum(p.duration for p in pieces))}
 
 
+def recorded_notes(manifest):
+  """The notes of every piece of a synthetic dataset, as its manifest records them.
+
+  Args:
+    manifest: a dataset manifest (`data.load_manifest`).
+
+  Returns:
+    dict clip_id -> list of music.Note (downbeats are not recorded: False).
+
+  Raises:
+    InputError: if the dataset records no notes (it was not made by `preprocess.py synth`).
+  """
+  pieces = (manifest.get("metadata") or {}).get("pieces")
+  if not pieces:
+    raise InputError("the dataset records no notes: only datasets made by "
+                     "`preprocess.py synth` do")
+  out = {}
+  for piece in pieces:
+    field = {name: i for i, name in enumerate(piece["note_fields"])}
+    out[piece["clip_id"]] = [
+        music.Note(start=float(n[field["start"]]), end=float(n[field["end"]]),
+                   pitch=int(n[field["pitch"]]), velocity=int(n[field["velocity"]]),
+                   slur=bool(n[field["slur"]]))
+        for n in piece["notes"]]
+  return out
+
+
 def _piece_record(piece, performance, split):
   """The manifest's record of a piece: its notes and the motion event of each."""
   notes = [[round(n.start, 4), round(n.end, 4), int(n.pitch), int(n.velocity), int(n.slur),

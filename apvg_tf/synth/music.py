@@ -150,6 +150,33 @@ def bow_strokes(notes):
   return strokes
 
 
+def strokes_since_rest(notes, times):
+  """Bow strokes begun since the last rest at each time, or -1 where no note sounds.
+
+  After a rest the bow is set at the frog (`bowing`), so this count is how many strokes a
+  listener must follow to know where the bow is.
+
+  Args:
+    notes: list of Note (start, end and slur are read).
+    times: float array [T] of times in seconds.
+
+  Returns:
+    int64 [T]: 0 during the first stroke after a rest (or the piece's start), 1 during the
+    next, ...; -1 at times inside no note.
+  """
+  times = np.asarray(times, np.float64)
+  count = np.full(times.shape, -1, np.int64)
+  index = -1
+  for first, _, _ in bow_strokes(notes):
+    index = 0 if after_rest(notes, first) else index + 1
+    count[times >= notes[first].start] = index
+  sounding = np.zeros(times.shape, bool)
+  for note in notes:
+    sounding |= (times >= note.start) & (times < note.end)
+  count[~sounding] = -1
+  return count
+
+
 def bowing(notes, lo=BOW_RANGE[0], hi=BOW_RANGE[1]):
   """The cellist's bowing: per stroke its times, where it starts and ends, and any retake.
 
