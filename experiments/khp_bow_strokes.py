@@ -49,8 +49,9 @@ def main(argv):
   for run in _RUNS.value:
     path = os.path.join(run, "khp", f"eval_{_SPLIT.value}", "predictions.npz")
     if not os.path.exists(path):
-      raise InputError(f"{path} is missing: run `python evaluate.py --workdir={run} "
-                       f"--stages=khp --split={_SPLIT.value}` with this dataset first")
+      raise InputError(f"{path} is missing: run `python evaluate.py --config=CONFIG "
+                       f"--workdir={run} --stages=khp --split={_SPLIT.value} "
+                       f"--config.dataset_dir={_DATASET.value}` first")
     predictions.append(np.load(path))
   errors = {name: ([], []) for name, _ in GROUPS}
   for clip in data.split_clips(manifest, _SPLIT.value):

@@ -386,7 +386,7 @@ def test_write_video_muxes_audio_and_checks_the_folder(tmp_path):
 
 
 def test_bow_strokes_experiment_scores_predictions_by_stroke(tmp_path):
-  from apvg_tf.data import read_clips  # pylint: disable=g-import-not-at-top
+  from apvg_tf.data import load_manifest, read_clips  # pylint: disable=g-import-not-at-top
   out = str(tmp_path / "cello")
   _tiny_build(out)
   real = {c["clip_id"]: c["keypoints"] for c in read_clips(out, "test", with_frames=False)}
@@ -394,7 +394,7 @@ def test_bow_strokes_experiment_scores_predictions_by_stroke(tmp_path):
   os.makedirs(run / "khp" / "eval_test")
   # A KP that draws the real pose everywhere but 0.1 to the right in rests.
   shifted = {}
-  notes = recorded_notes(json.load(open(os.path.join(out, "manifest.json"))))
+  notes = recorded_notes(load_manifest(out))
   for clip_id, kp in real.items():
     pred = kp[..., :2].copy()
     count = music.strokes_since_rest(notes[clip_id], np.arange(len(kp)) / FPS)
@@ -412,8 +412,14 @@ def test_bow_strokes_experiment_scores_predictions_by_stroke(tmp_path):
   assert groups["1st stroke after a rest"]["kp_distance"] == 0.0
   assert groups["1st stroke after a rest"]["kp_distance_mean_pose"] > 0.01
   # A run evaluated on another dataset, or not at all: one line, exit 2.
-  result = subprocess.run([sys.executable, script, f"--dataset_dir={out}",
-                           f"--runs={tmp_path / 'none'}"],
-                          capture_output=True, text=True, cwd=REPO, check=False)
-  last = result.stderr.strip().splitlines()[-1]
-  assert result.returncode == 2 and last.startswith("error:") and "evaluate.py" in last, last
+  other = tmp_path / "other"
+  os.makedirs(other / "khp" / "eval_test")
+  np.savez(other / "khp" / "eval_test" / "predictions.npz",
+           **{"piece_9999/pred": pred, "piece_9999/real": kp})
+  for bad, message in ((other, "not in every run's predictions"),
+                       (tmp_path / "none", "evaluate.py")):
+    result = subprocess.run([sys.executable, script, f"--dataset_dir={out}",
+                             f"--runs={run},{bad}"],
+                            capture_output=True, text=True, cwd=REPO, check=False)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 2 and last.startswith("error:") and message in last, last
