@@ -24,6 +24,12 @@ _INSTRUMENTS = {
     "tuba": (26, 65, 59),
 }
 NAMES = tuple(_INSTRUMENTS)
+# The hands whose place depends on the pitch played (the performer's own left and right):
+# the hand that stops the strings, the trombone's slide hand, a wind player's fingers.
+# Transposing the music moves these hands and their arms, and little else (pitch-shift
+# augmentation masks them: apvg_tf/audio/augment.py).
+_PITCH_HANDS = {"violin": ("left",), "viola": ("left",), "cello": ("left",),
+                "double_bass": ("left",), "trombone": ("right",)}
 # URMP file names abbreviate instruments (e.g. "AuSep_1_vc_...").
 URMP_ABBREVIATIONS = {"vn": "violin", "va": "viola", "vc": "cello", "db": "double_bass",
                       "fl": "flute", "ob": "oboe", "cl": "clarinet", "bn": "bassoon",
@@ -54,3 +60,8 @@ def midi_range(name):
 def gm_program(name):
   """General MIDI program number of an instrument, 1-based as in the GM tables."""
   return _INSTRUMENTS[check(name)][2]
+
+
+def pitch_hands(name):
+  """The performer's hands ('left', 'right') that move with the pitch played on `name`."""
+  return _PITCH_HANDS.get(check(name), ("left", "right"))

@@ -55,6 +55,16 @@ def get_config():
   config.khp.lstm_units = 256
   config.khp.dropout = 0.3
   config.khp.input_noise = 0.0
+  # > 0: with probability `pitch_shift_probability` a training window's music is transposed by
+  # 1 to this many semitones (up or down) and the arms that follow the pitch (the cellist's
+  # left) are left out of its losses and weighted 1 / (1 - p) in the others; the bow and the
+  # body barely move with a transposition (apvg_tf/audio/augment.py; README, KHP results).
+  config.khp.pitch_shift = 0
+  config.khp.pitch_shift_probability = 0.5
+  # > 0: with probability `time_stretch_probability` a training window's music and motion are
+  # played at a rate drawn log-uniformly in [1 / (1 + s), 1 + s] (apvg_tf/audio/augment.py).
+  config.khp.time_stretch = 0.0
+  config.khp.time_stretch_probability = 0.5
   # D > 0: the KP draws the pose of frame t after hearing the music up to frame t + D (its
   # output lags by D frames; generation feeds D windows ahead, so the video does not lag).
   config.khp.lookahead_frames = 0

@@ -404,3 +404,110 @@ def test_decode_waveform_tf_in_tf_data_with_resampling(tmp_path):
 def test_decode_waveform_tf_rejects_other_formats():
   with pytest.raises(errors.InputError, match="supports wav"):
     decode.decode_waveform_tf(tf.constant(b""), "m4a")
+
+
+def _harmonic_tone(midi, seconds=2.0, partials=4, fade=0.3):
+  """A steady tone with raised-cosine fades (no onset click to smear over the CQT)."""
+  t = np.arange(int(seconds * params.SAMPLE_RATE)) / params.SAMPLE_RATE
+  f0 = librosa.midi_to_hz(midi)
+  envelope = np.clip(np.minimum(t, seconds - t) / fade, 0, 1)
+  envelope = 0.5 - 0.5 * np.cos(np.pi * envelope)
+  return envelope * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, partials + 1)) * 0.2
+
+
+@pytest.mark.parametrize("semitones", [3, -2])
+def test_pitch_shift_equals_the_transposed_tone(semitones):
+  """Shifting the CQT windows of a tone gives those of the tone transposed (the sign too)."""
+  from apvg_tf.audio import augment, framing  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  mean, std = rng.normal(-3, 1, 84), rng.uniform(0.5, 2, 84)
+  def log_windows(midi):  # Frames whose windows (and filters) lie in the steady tone: [10, 84, 87].
+    return framing.frame_windows(constant_q.cqt(_harmonic_tone(midi)), 30.0, 60)[25:35]
+  def windows(midi):
+    return ((log_windows(midi) - mean[:, None]) / std[:, None]).astype(np.float32)
+  low = 48 if semitones > 0 else 52
+  shifted = augment.pitch_shift(windows(low)[None], [semitones], mean, std).numpy()[0]
+  transposed = windows(low + semitones)
+  # Unshifted, the two tones differ by several normalised units around their partials.
+  assert np.abs(windows(low) - transposed).max() > 3
+  # Compared where the transposed tone sounds (within 30 dB of its peak; in the troughs
+  # between partials, 45 dB down, the filters' leakage does not transpose exactly), in
+  # log-magnitude units.
+  error = np.abs(shifted - transposed) * std[:, None]
+  sounding = log_windows(low + semitones) > log_windows(low + semitones).max() - 3.45
+  assert sounding.sum() > 1000
+  assert np.percentile(error[sounding], 99) < 0.25, np.percentile(error[sounding], 99)
+
+
+def test_pitch_shift_round_trip_silence_and_padding():
+  from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  mean, std = rng.normal(-3, 1, 84), rng.uniform(0.5, 2, 84)
+  audio = rng.normal(size=(2, 3, 84, 87)).astype(np.float32)
+  audio[:, :, :, :5] = 0.0  # Columns outside the clip: the pipeline's zeros.
+  up = augment.pitch_shift(audio, [2, 0], mean, std).numpy()
+  np.testing.assert_allclose(up[1], audio[1], atol=1e-5)  # A shift of 0 changes nothing.
+  back = augment.pitch_shift(up, [-2, 0], mean, std).numpy()
+  np.testing.assert_allclose(back[0, :, :82], audio[0, :, :82], atol=1e-4)
+  silence = (np.log(params.LOG_EPS) - mean[:2]) / std[:2]
+  np.testing.assert_allclose(up[0, 0, :2, 10], silence, rtol=1e-5)  # Moved in: silence.
+  assert np.all(up[:, :, :, :5] == 0)  # Padding stays padding.
+
+
+@pytest.mark.parametrize("instrument,side,other", [("cello", "left", "right"),
+                                                    ("trombone", "right", "left")])
+def test_mask_pitch_arms_only_on_shifted_examples(instrument, side, other):
+  """Only the arm that follows the pitch (the cello's stopping hand, the trombone's slide)."""
+  from apvg_tf import skeleton  # pylint: disable=g-import-not-at-top
+  from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
+  keypoints = np.random.default_rng(2).random((2, 4, 67, 3)).astype(np.float32)
+  masked = augment.mask_pitch_arms(keypoints, [True, False], instrument).numpy()
+  np.testing.assert_array_equal(masked[..., :2], keypoints[..., :2])
+  np.testing.assert_array_equal(masked[1], keypoints[1])
+  dropped = masked[0, :, :, 2] == 0
+  arm = [skeleton.INDEX[f"{side}_elbow"], skeleton.INDEX[f"{side}_wrist"]] + list(
+      range(skeleton.PARTS[f"{side}_hand"].start, skeleton.PARTS[f"{side}_hand"].stop))
+  assert dropped[:, arm].all() and dropped.sum() == 4 * len(arm)
+  assert not dropped[:, skeleton.PARTS[f"{other}_hand"]].any()
+  # kept_weight scales the arms of the unshifted examples only.
+  weighted = augment.mask_pitch_arms(keypoints, [True, False], instrument, kept_weight=2.0)
+  expected = keypoints[1, :, :, 2].copy()
+  expected[:, arm] *= 2.0
+  np.testing.assert_allclose(weighted.numpy()[1, :, :, 2], expected, rtol=1e-6)
+  np.testing.assert_array_equal(weighted.numpy()[0], masked[0])
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.0, 1.23])
+def test_time_stretch_reads_the_clip_at_the_new_tempo(rate):
+  """Windows and keypoints of a stretched window equal a NumPy reading of the whole clip's CQT
+  at source time t * rate (linear interpolation); rate 1 gives the input back exactly."""
+  from apvg_tf.audio import augment, framing  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  fps, start, num_frames = 30.0, 7, 40
+  clip_cqt = rng.normal(size=(84, 400)).astype(np.float32)
+  audio = framing.frame_windows(clip_cqt, fps, num_frames, first_frame=start)  # [T, 84, 87]
+  keypoints = rng.random((num_frames, 67, 3)).astype(np.float32)
+  out_audio, out_keypoints = augment.time_stretch(audio[None], keypoints[None], [rate], [start],
+                                                  fps)
+  out_audio, out_keypoints = out_audio.numpy()[0], out_keypoints.numpy()[0]
+  if rate == 1.0:
+    np.testing.assert_array_equal(out_audio, audio)
+    np.testing.assert_array_equal(out_keypoints, keypoints)
+    return
+  centers = framing.window_centers(np.arange(start, start + num_frames), fps).astype(float)
+  padded = np.concatenate([np.zeros((84, 1)), clip_cqt, np.zeros((84, 1))], 1)  # Zero outside.
+  checked = 0
+  for t in range(num_frames):
+    source = t * rate
+    if source > num_frames - 1:
+      assert np.all(out_keypoints[t, :, 2] == 0)  # Past the window's music: not scored.
+      continue
+    np.testing.assert_allclose(out_keypoints[t, :, :2], [
+        [np.interp(source, np.arange(num_frames), keypoints[:, k, d]) for d in range(2)]
+        for k in range(67)], atol=1e-5)
+    x = np.interp(source, np.arange(num_frames), centers) + (np.arange(87) - 43) * rate
+    inside = (x >= centers[0] - 43) & (x <= centers[-1] + 42)  # Columns the windows hold.
+    expected = np.stack([np.interp(x[inside], np.arange(-1, 401), padded[b]) for b in range(84)])
+    np.testing.assert_allclose(out_audio[t][:, inside], expected, atol=3e-4)  # float32 columns.
+    checked += inside.sum()
+  assert checked > 0.8 * 87 * num_frames / max(rate, 1)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf import losses
+from apvg_tf import losses, skeleton
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import evaluate as evaluate_lib
 from apvg_tf.evaluation import metrics
@@ -99,8 +99,63 @@ def test_lookahead_scores_output_t_plus_d_against_frame_t():
     khp_task.KHPTask(config, {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}}, None)
 
 
-def test_one_training_step_on_debug_config(dataset, tmp_path):
+def test_pitch_shift_transposes_the_music_and_masks_the_stopping_arm():
+  """khp.pitch_shift: the KP hears the shifted windows, and the cellist's left arm's targets of
+  shifted examples reach neither loss; without `random` (evaluation) nothing changes."""
+  from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
+  from apvg_tf.training import randomness  # pylint: disable=g-import-not-at-top
+  config = debug.get_config()
+  config.khp.dropout = 0.0
+  config.khp.pitch_shift = 3
+  config.khp.pitch_shift_probability = 1.0
+  rng = np.random.default_rng(0)
+  manifest = {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}, "instrument": "cello",
+              "cqt_mean": rng.normal(-3, 1, 84).tolist(), "cqt_std": rng.uniform(1, 2, 84).tolist()}
+  task = khp_task.KHPTask(config, manifest, None)
+  task.build(tf.keras.optimizers.Adam())
+  task.model.head.kernel.assign(0.05 * tf.random.normal(task.model.head.kernel.shape, seed=3))
+  keypoints = np.concatenate([rng.random((2, 8, 67, 2)), np.ones((2, 8, 67, 1))], -1)
+  batch = {"audio": tf.constant(rng.standard_normal((2, 8, 84, 87)), tf.float32),
+           "keypoints": tf.constant(keypoints, tf.float32)}
+  random = randomness.StepRandom(0, 5, 2)
+  out, pred = task.compute_losses(batch, global_batch_size=2, random=random)
+  shifted = task.augmented(batch, random)
+  semitones = [k for k in range(-3, 4)
+               if np.allclose(augment.pitch_shift(batch["audio"][:1], [k], manifest["cqt_mean"],
+                                                  manifest["cqt_std"]), shifted["audio"][:1])]
+  assert len(semitones) == 1 and semitones[0] != 0  # Probability 1: every example moves.
+  np.testing.assert_allclose(pred, task.model(shifted["audio"]), atol=1e-6)
+  moved = keypoints.copy()
+  arm = augment.pitch_arms("cello")
+  moved[:, :, arm, :2] = rng.random((2, 8, len(arm), 2))
+  out_moved, _ = task.compute_losses(dict(batch, keypoints=tf.constant(moved, tf.float32)),
+                                     global_batch_size=2, random=random)
+  for name in ("coord", "heatmap"):
+    np.testing.assert_allclose(out[name], out_moved[name], rtol=1e-6)
+  moved[:, :, skeleton.RIGHT_HAND, :2] += 0.1  # The bow hand still counts.
+  out_bow, _ = task.compute_losses(dict(batch, keypoints=tf.constant(moved, tf.float32)),
+                                   global_batch_size=2, random=random)
+  assert out_bow["coord"] > out["coord"] * 1.01
+  _, unshifted = task.compute_losses(batch, global_batch_size=2, training=False)
+  np.testing.assert_allclose(unshifted, task.model(batch["audio"]), atol=1e-6)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("pitch_shift", 13, "from 0 .off. to 12"), ("pitch_shift", -1, "whole number"),
+    ("time_stretch", 1.5, "below 1"), ("pitch_shift_probability", 0.0, r"in \(0, 1\]")])
+def test_bad_augmentation_settings_are_input_errors(key, value, message):
+  config = debug.get_config()
+  config.khp[key] = value
+  with pytest.raises(InputError, match=message):
+    khp_task.KHPTask(config, {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}}, None)
+
+
+@pytest.mark.parametrize("pitch_shift,time_stretch", [(0, 0.0), (2, 0.25)])
+def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_stretch):
   config = _config(dataset, num_train_steps=1)
+  config.khp.pitch_shift = pitch_shift
+  config.khp.time_stretch = time_stretch
+  config.khp.pitch_shift_probability = config.khp.time_stretch_probability = 1.0
   result = trainer.train_and_evaluate(config, str(tmp_path))
   assert set(result["khp"]) == {"coord", "heatmap", "total"}
   assert all(np.isfinite(v) for v in result["khp"].values())

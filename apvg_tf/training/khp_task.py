@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import data, losses, skeleton
+from apvg_tf.audio import augment
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import khp_eval, metrics
 from apvg_tf.models import keypoint_predictor
@@ -24,9 +25,22 @@ class KHPTask:
     self.mean_pose = np.asarray(manifest["mean_pose"], np.float32)
     self._validation = None
     self.prior = motion_prior.MotionPrior(config)
+    self._check_augmentation()
     if not 0 <= self.khp.lookahead_frames < config.window_frames:
       raise InputError(f"khp.lookahead_frames is {self.khp.lookahead_frames}; it must be at "
                        f"least 0 and below the training window ({config.window_frames} frames)")
+
+  def _check_augmentation(self):
+    khp = self.khp
+    if int(khp.pitch_shift) != khp.pitch_shift or not 0 <= khp.pitch_shift <= 12:
+      raise InputError(f"khp.pitch_shift is {khp.pitch_shift}; it must be a whole number of "
+                       "semitones from 0 (off) to 12")
+    if not 0 <= khp.time_stretch < 1:
+      raise InputError(f"khp.time_stretch is {khp.time_stretch}; it must be at least 0 (off) "
+                       "and below 1 (rates within [1 / (1 + s), 1 + s])")
+    for name in ("pitch_shift_probability", "time_stretch_probability"):
+      if not 0 < khp[name] <= 1:
+        raise InputError(f"khp.{name} is {khp[name]}; it must be in (0, 1]")
 
   def build(self, optimizer):
     """Creates the model (inside the strategy scope) and returns what to checkpoint.
@@ -69,6 +83,8 @@ class KHPTask:
       D the lookahead).
     """
     model = self.train_model if training else self.model
+    if training and random is not None and (self.khp.pitch_shift or self.khp.time_stretch):
+      batch = self.augmented(batch, random)
     pred = model(batch["audio"], training=training, random=random)
     pred = pred[:, self.khp.lookahead_frames:]
     keypoints, audio = self.scored_frames(batch)
@@ -88,6 +104,48 @@ class KHPTask:
       total += self.khp[f"{name}_weight"] * value
     out["total"] = tf.nn.compute_average_loss(total, global_batch_size=global_batch_size)
     return out, pred
+
+  def augmented(self, batch, random):
+    """The batch with some examples played at another tempo or pitch (audio/augment.py).
+
+    `khp.time_stretch` = s > 0: with probability `khp.time_stretch_probability` an example's
+    music and motion are played at a rate drawn log-uniformly in [1 / (1 + s), 1 + s].
+    `khp.pitch_shift` = K > 0: with probability `khp.pitch_shift_probability` an example is
+    transposed by 1 to K semitones, up or down, and the arms that follow the pitch (the
+    cellist's left) are masked from the losses. Both give the bow and the body music the
+    model has not heard.
+
+    Args:
+      batch: dict with audio [B, T, 84, 87], keypoints [B, T, 67, 3], start_frame [B].
+      random: the step's `randomness.StepRandom`.
+
+    Returns:
+      the batch dict with audio and keypoints replaced.
+    """
+    batch = dict(batch)
+    local_batch = tf.shape(batch["audio"])[0]
+    if self.khp.time_stretch:
+      draw = random.uniform("kp/time_stretch", local_batch, [2])
+      log_range = np.log1p(self.khp.time_stretch)
+      rates = tf.where(draw[:, 0] < self.khp.time_stretch_probability,
+                       tf.exp((2.0 * draw[:, 1] - 1.0) * log_range), 1.0)
+      batch["audio"], batch["keypoints"] = augment.time_stretch(
+          batch["audio"], batch["keypoints"], rates, batch["start_frame"], self.manifest["fps"],
+          self.manifest["audio"]["sample_rate"], self.manifest["audio"]["hop_length"])
+    if self.khp.pitch_shift:
+      draw = random.uniform("kp/pitch_shift", local_batch, [3])
+      shifted = draw[:, 0] < self.khp.pitch_shift_probability
+      size = tf.minimum(1 + tf.cast(tf.floor(draw[:, 1] * self.khp.pitch_shift), tf.int32),
+                        self.khp.pitch_shift)
+      semitones = tf.where(shifted, tf.where(draw[:, 2] < 0.5, -size, size), 0)
+      batch["audio"] = augment.pitch_shift(batch["audio"], semitones, self.manifest["cqt_mean"],
+                                           self.manifest["cqt_std"])
+      # The masked arms learn from the unshifted examples only; weighting those by 1 / (1 - p)
+      # keeps their share of the loss.
+      batch["keypoints"] = augment.mask_pitch_arms(
+          batch["keypoints"], shifted, self.manifest["instrument"],
+          kept_weight=1.0 / max(1.0 - self.khp.pitch_shift_probability, 1e-3))
+    return batch
 
   def scored_frames(self, batch):
     """The frames the KP's outputs draw, given its lookahead D: (keypoints, audio).
