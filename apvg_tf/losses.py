@@ -16,7 +16,8 @@ def keypoint_coordinate_loss(pred, real, confidence):
   Args:
     pred: float [B, T, P, 2] predicted keypoints.
     real: float [B, T, P, 2] real keypoints.
-    confidence: float [B, T, P] in [0, 1].
+    confidence: float [B, T, P] >= 0, a weight per point (1 for a sure point, 0 for a
+      missing one; pitch-shift augmentation gives some points 1 / (1 - p)).
 
   Returns:
     float [B]: per example, sum over frames and points of c * ||pred - real||^2, divided by

@@ -477,10 +477,11 @@ def test_mask_pitch_arms_only_on_shifted_examples(instrument, side, other):
   np.testing.assert_array_equal(weighted.numpy()[0], masked[0])
 
 
-@pytest.mark.parametrize("rate", [0.8, 1.0, 1.23])
-def test_time_stretch_reads_the_clip_at_the_new_tempo(rate):
+@pytest.mark.parametrize("rate,lookahead", [(0.8, 0), (1.0, 0), (1.23, 0), (1.23, 4)])
+def test_time_stretch_reads_the_clip_at_the_new_tempo(rate, lookahead):
   """Windows and keypoints of a stretched window equal a NumPy reading of the whole clip's CQT
-  at source time t * rate (linear interpolation); rate 1 gives the input back exactly."""
+  at source time t * rate (linear interpolation); frames that would read past the columns the
+  windows hold, or hear past the last source frame, are not scored; rate 1 is the identity."""
   from apvg_tf.audio import augment, framing  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   fps, start, num_frames = 30.0, 7, 40
@@ -488,7 +489,7 @@ def test_time_stretch_reads_the_clip_at_the_new_tempo(rate):
   audio = framing.frame_windows(clip_cqt, fps, num_frames, first_frame=start)  # [T, 84, 87]
   keypoints = rng.random((num_frames, 67, 3)).astype(np.float32)
   out_audio, out_keypoints = augment.time_stretch(audio[None], keypoints[None], [rate], [start],
-                                                  fps)
+                                                  fps, lookahead_frames=lookahead)
   out_audio, out_keypoints = out_audio.numpy()[0], out_keypoints.numpy()[0]
   if rate == 1.0:
     np.testing.assert_array_equal(out_audio, audio)
@@ -496,18 +497,25 @@ def test_time_stretch_reads_the_clip_at_the_new_tempo(rate):
     return
   centers = framing.window_centers(np.arange(start, start + num_frames), fps).astype(float)
   padded = np.concatenate([np.zeros((84, 1)), clip_cqt, np.zeros((84, 1))], 1)  # Zero outside.
-  checked = 0
+  scored = 0
   for t in range(num_frames):
     source = t * rate
-    if source > num_frames - 1:
-      assert np.all(out_keypoints[t, :, 2] == 0)  # Past the window's music: not scored.
+    center = np.interp(min(source, num_frames - 1), np.arange(num_frames), centers)
+    x = center + (np.arange(87) - 43) * rate
+    if ((t + lookahead) * rate > num_frames - 1 + 1e-4 or x[0] < centers[0] - 43 - 1e-3
+        or x[-1] > centers[-1] + 43 + 1e-3):
+      assert np.all(out_keypoints[t, :, 2] == 0), t  # Not scored.
       continue
+    scored += 1
+    low, high = int(np.floor(source)), min(int(np.floor(source)) + 1, num_frames - 1)
+    confidence = keypoints[low, :, 2] if source == low else np.minimum(
+        keypoints[low, :, 2], keypoints[high, :, 2])
+    np.testing.assert_allclose(out_keypoints[t, :, 2], confidence, rtol=1e-6)
     np.testing.assert_allclose(out_keypoints[t, :, :2], [
         [np.interp(source, np.arange(num_frames), keypoints[:, k, d]) for d in range(2)]
         for k in range(67)], atol=1e-5)
-    x = np.interp(source, np.arange(num_frames), centers) + (np.arange(87) - 43) * rate
-    inside = (x >= centers[0] - 43) & (x <= centers[-1] + 42)  # Columns the windows hold.
-    expected = np.stack([np.interp(x[inside], np.arange(-1, 401), padded[b]) for b in range(84)])
-    np.testing.assert_allclose(out_audio[t][:, inside], expected, atol=3e-4)  # float32 columns.
-    checked += inside.sum()
-  assert checked > 0.8 * 87 * num_frames / max(rate, 1)
+    expected = np.stack([np.interp(x, np.arange(-1, 401), padded[b]) for b in range(84)])
+    np.testing.assert_allclose(out_audio[t], expected, atol=3e-4)  # float32 columns.
+  # Rate 1.23 leaves out the first 2 frames (their windows reach before the first one's) and
+  # the frames after source time T - 1 - 43 * 0.23 / (columns per frame) or its lookahead.
+  assert scored > (0.7 * num_frames / rate) - lookahead, scored

@@ -100,14 +100,16 @@ def test_lookahead_scores_output_t_plus_d_against_frame_t():
 
 
 def test_pitch_shift_transposes_the_music_and_masks_the_stopping_arm():
-  """khp.pitch_shift: the KP hears the shifted windows, and the cellist's left arm's targets of
-  shifted examples reach neither loss; without `random` (evaluation) nothing changes."""
+  """khp.pitch_shift: a train step's losses and the motion prior's discriminator see the
+  shifted windows; the cellist's left arm's targets of shifted examples reach neither loss;
+  evaluation (no `random`) is untouched."""
   from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
   from apvg_tf.training import randomness  # pylint: disable=g-import-not-at-top
   config = debug.get_config()
   config.khp.dropout = 0.0
   config.khp.pitch_shift = 3
   config.khp.pitch_shift_probability = 1.0
+  config.khp.adversarial_weight = 0.001
   rng = np.random.default_rng(0)
   manifest = {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}, "instrument": "cello",
               "cqt_mean": rng.normal(-3, 1, 84).tolist(), "cqt_std": rng.uniform(1, 2, 84).tolist()}
@@ -118,26 +120,37 @@ def test_pitch_shift_transposes_the_music_and_masks_the_stopping_arm():
   batch = {"audio": tf.constant(rng.standard_normal((2, 8, 84, 87)), tf.float32),
            "keypoints": tf.constant(keypoints, tf.float32)}
   random = randomness.StepRandom(0, 5, 2)
-  out, pred = task.compute_losses(batch, global_batch_size=2, random=random)
   shifted = task.augmented(batch, random)
-  semitones = [k for k in range(-3, 4)
-               if np.allclose(augment.pitch_shift(batch["audio"][:1], [k], manifest["cqt_mean"],
-                                                  manifest["cqt_std"]), shifted["audio"][:1])]
-  assert len(semitones) == 1 and semitones[0] != 0  # Probability 1: every example moves.
-  np.testing.assert_allclose(pred, task.model(shifted["audio"]), atol=1e-6)
-  moved = keypoints.copy()
+  for i in range(2):  # Probability 1: every example moves by 1 to 3 semitones.
+    semitones = [k for k in range(-3, 4) if np.allclose(augment.pitch_shift(
+        batch["audio"][i:i + 1], [k], manifest["cqt_mean"], manifest["cqt_std"]),
+                                                         shifted["audio"][i:i + 1])]
+    assert len(semitones) == 1 and semitones[0] != 0
   arm = augment.pitch_arms("cello")
+  assert np.all(shifted["keypoints"].numpy()[:, :, arm, 2] == 0)
+  out, _ = task.compute_losses(shifted, global_batch_size=2, random=random)
+  moved = shifted["keypoints"].numpy()
   moved[:, :, arm, :2] = rng.random((2, 8, len(arm), 2))
-  out_moved, _ = task.compute_losses(dict(batch, keypoints=tf.constant(moved, tf.float32)),
+  out_moved, _ = task.compute_losses(dict(shifted, keypoints=tf.constant(moved)),
                                      global_batch_size=2, random=random)
   for name in ("coord", "heatmap"):
     np.testing.assert_allclose(out[name], out_moved[name], rtol=1e-6)
   moved[:, :, skeleton.RIGHT_HAND, :2] += 0.1  # The bow hand still counts.
-  out_bow, _ = task.compute_losses(dict(batch, keypoints=tf.constant(moved, tf.float32)),
+  out_bow, _ = task.compute_losses(dict(shifted, keypoints=tf.constant(moved)),
                                    global_batch_size=2, random=random)
   assert out_bow["coord"] > out["coord"] * 1.01
   _, unshifted = task.compute_losses(batch, global_batch_size=2, training=False)
   np.testing.assert_allclose(unshifted, task.model(batch["audio"]), atol=1e-6)
+  # A train step: the KP's losses and the discriminator get the same shifted batch.
+  seen = {}
+  compute, discriminate = task.compute_losses, task.prior.discriminator_loss
+  task.compute_losses = lambda b, *a, **k: seen.setdefault("kp", b) and compute(b, *a, **k)
+  task.prior.discriminator_loss = lambda p, k, a: seen.setdefault("d", (k, a)) and \
+      discriminate(p, k, a)
+  task.train_step(batch, 2, random)
+  np.testing.assert_array_equal(seen["kp"]["audio"], shifted["audio"])
+  np.testing.assert_array_equal(seen["d"][0], shifted["keypoints"])
+  np.testing.assert_array_equal(seen["d"][1], shifted["audio"])
 
 
 @pytest.mark.parametrize("key,value,message", [

@@ -423,3 +423,25 @@ def test_bow_strokes_experiment_scores_predictions_by_stroke(tmp_path):
                             capture_output=True, text=True, cwd=REPO, check=False)
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and last.startswith("error:") and message in last, last
+
+
+@pytest.mark.parametrize("instrument", ["cello", "trombone"])
+def test_a_transposition_moves_only_the_arms_that_follow_the_pitch(instrument):
+  """The premise of pitch-shift augmentation (audio/augment.py): the virtual performer playing
+  a piece 2 semitones higher moves the arms of `augment.pitch_arms` and barely anything else."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
+  arm = np.zeros(skeleton.NUM_KEYPOINTS, bool)
+  arm[augment.pitch_arms(instrument)] = True
+  moved = []
+  for piece in music.generate_pieces(instrument, 2, 0)[:3]:
+    frames = int(piece.duration * 30)
+    higher = dataclasses.replace(piece, notes=tuple(
+        dataclasses.replace(n, pitch=n.pitch + 2) for n in piece.notes))
+    a, b = (performer.perform(p, instrument, 30, frames).keypoints for p in (piece, higher))
+    moved.append(np.linalg.norm(a[..., :2] - b[..., :2], axis=-1))  # [T, 67]
+  moved = np.concatenate(moved).mean(0)
+  assert moved[arm].mean() > 0.02, moved[arm].mean()  # The arms that follow the pitch move...
+  # ...and every other point moves less than a tenth of the KP's bow-hand error (about 0.08).
+  assert moved[~arm].max() < 0.008, (skeleton.KEYPOINT_NAMES[np.argmax(moved * ~arm)],
+                                      moved[~arm].max())

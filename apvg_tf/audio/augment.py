@@ -1,24 +1,26 @@
-"""Pitch and tempo augmentation of the KP's training windows (more music from the same data).
+"""Pitch and tempo augmentation of the KP's training windows: more music from the same data.
 
-Pitch (`pitch_shift`). With 12 bins per octave, transposing music by k semitones moves its constant-Q transform by k
-bins: bin b of the shifted CQT is bin b - k of the original. The windows the KP reads are
-normalised per bin with the dataset's statistics, so a shift undoes the normalisation, moves
-the log-magnitudes and normalises again; bins moved in from outside the 84 hold silence
-(log(LOG_EPS)). Columns outside the clip, which the pipeline leaves at 0 (the mean, as
-generation pads them), stay 0.
+Pitch (`pitch_shift`). With 12 bins per octave, transposing music by k semitones moves its
+constant-Q transform by k bins: bin b of the shifted CQT is bin b - k of the original. The
+windows the KP reads are normalised per bin with the dataset's statistics, so a shift undoes
+the normalisation, moves the log-magnitudes and normalises again; bins moved in from outside
+the 84 hold silence (log(LOG_EPS)). Columns outside the clip, which the pipeline leaves at 0
+(the mean, as generation pads them), stay 0.
 
-Why it is valid for the KP (measured on the virtual cellist, README "Pitch-shift
-augmentation"): transposing a piece by 1 to 5 semitones moves the bow hand by 0.003-0.007
-(normalised units; its test error is about 0.08) and the body other than the left arm by
-less, while the fingering arm moves by 0.03-0.06. So the shifted windows train the bow and the
-body on music the model has not heard, and the left arm's loss is masked for them
-(`pitch_arms`: the arms that follow the pitch on each instrument).
+Why it is valid for the KP (measured on the virtual cellist, README "Augmentation: more
+music from the same 10 minutes"; tests/test_synth.py checks it): transposing a piece by 1 to
+5 semitones moves the bow hand by 0.003-0.007 (normalised units; its test error is about
+0.08) and the body other than the left arm by less, while the stopping arm moves by
+0.03-0.06. So the shifted windows train the bow and the body on music the model has not
+heard, and the left arm's loss is masked for them (`pitch_arms`: the arms that follow the
+pitch on each instrument).
 
 Tempo (`time_stretch`). The music and the motion of a window are played faster or slower
 together: output frame t shows source time t * rate, its keypoints interpolated between the
 two nearest frames and its audio window read from the CQT columns around that time, spaced
-`rate` columns apart (the windows of consecutive frames overlap, so together they hold every
-column the window spans). Every keypoint keeps its label; what a tempo change does not
+`rate` columns apart (the windows of consecutive frames overlap, so together they hold the
+columns from the first frame's window to the last one's; frames whose stretched window
+reaches beyond are not scored). Every keypoint keeps its label; what a tempo change does not
 preserve is how much bow a real player would use, so the rate stays within about +-25%.
 """
 
@@ -34,7 +36,7 @@ def pitch_arms(instrument):
 
   The hands of `instruments.pitch_hands` (the cello's left, the trombone's slide hand) with
   their elbows and wrists. Their confidence is set to 0 on pitch-shifted examples, so
-  neither KP loss trains them there.
+  neither eq. (2) nor eq. (3) trains them there.
   """
   index = []
   for side in instruments.pitch_hands(instrument):
@@ -58,11 +60,12 @@ def pitch_shift(audio, semitones, cqt_mean, cqt_std):
   """
   if params.BINS_PER_OCTAVE != 12:
     raise ValueError("pitch_shift assumes one CQT bin per semitone")
-  audio = tf.convert_to_tensor(audio, tf.float32)
+  audio = tf.cast(audio, tf.float32)
+  semitones = tf.cast(semitones, tf.int32)
   mean = tf.constant(np.asarray(cqt_mean, np.float32)[:, None])  # [84, 1]
   std = tf.constant(np.asarray(cqt_std, np.float32)[:, None])
   log_magnitude = audio * std + mean
-  bins = tf.range(params.N_BINS, dtype=tf.int32)[None, :] - tf.cast(semitones, tf.int32)[:, None]
+  bins = tf.range(params.N_BINS, dtype=tf.int32)[None, :] - semitones[:, None]
   inside = (bins >= 0) & (bins < params.N_BINS)  # [B, 84]
   moved = tf.gather(log_magnitude, tf.clip_by_value(bins, 0, params.N_BINS - 1), axis=2,
                     batch_dims=1)
@@ -70,7 +73,9 @@ def pitch_shift(audio, semitones, cqt_mean, cqt_std):
   moved = tf.where(inside[:, None, :, None], moved, silence)
   shifted = (moved - mean) / std
   padding = tf.reduce_all(tf.equal(audio, 0.0), axis=2, keepdims=True)  # [B, T, 1, W]
-  return tf.where(padding, tf.zeros_like(shifted), shifted)
+  shifted = tf.where(padding, tf.zeros_like(shifted), shifted)
+  # Unshifted examples come back bit for bit (the round trip through log-magnitudes would not).
+  return tf.where(tf.equal(semitones, 0)[:, None, None, None], audio, shifted)
 
 
 def mask_pitch_arms(keypoints, shifted, instrument, kept_weight=1.0):
@@ -96,7 +101,7 @@ def mask_pitch_arms(keypoints, shifted, instrument, kept_weight=1.0):
 
 
 def time_stretch(audio, keypoints, rates, start_frames, fps, sample_rate=params.SAMPLE_RATE,
-                 hop_length=params.HOP_LENGTH):
+                 hop_length=params.HOP_LENGTH, lookahead_frames=0):
   """Plays each window of frames at its own tempo; the number of frames stays T.
 
   Args:
@@ -104,19 +109,23 @@ def time_stretch(audio, keypoints, rates, start_frames, fps, sample_rate=params.
       clip (`data.expand_audio`).
     keypoints: float32 [B, T, 67, 3].
     rates: float32 [B]: output frame t shows source time t * rate (rate > 1: faster). Output
-      frames past the last source frame (rate > 1) get confidence 0.
+      frames whose audio window reaches past the columns the input windows hold (with
+      rate > 1: the first frames, and those near or past the last source frame) get
+      confidence 0, so no loss scores them.
     start_frames: int [B], the clip frame of each window's first frame (window centres are
       computed from it exactly as `framing.window_centers_tf` does).
     fps: the dataset's frame rate.
     sample_rate: audio sample rate.
     hop_length: CQT hop.
+    lookahead_frames: D, the KP's lookahead: frame t is scored only if the audio of frame
+      t + D is still read from the source.
 
   Returns:
     (audio float32 [B, T, 84, W], keypoints float32 [B, T, 67, 3]). With rate 1 both equal
     the input.
   """
-  audio = tf.convert_to_tensor(audio, tf.float32)
-  keypoints = tf.convert_to_tensor(keypoints, tf.float32)
+  audio = tf.cast(audio, tf.float32)
+  keypoints = tf.cast(keypoints, tf.float32)
   rates = tf.cast(rates, tf.float32)
   num_frames = tf.shape(audio)[1]
   width = audio.shape[-1]
@@ -128,7 +137,8 @@ def time_stretch(audio, keypoints, rates, start_frames, fps, sample_rate=params.
   centers = tf.cast(centers - centers[:, :1], tf.float32)
   last = tf.cast(num_frames - 1, tf.float32)
   source = tf.cast(tf.range(num_frames), tf.float32)[None, :] * rates[:, None]  # [B, T]
-  valid = source <= last + 1e-4
+  heard = source + float(lookahead_frames) * rates[:, None]  # The last audio frame t hears.
+  valid = heard <= last + 1e-4
   source = tf.minimum(source, last)
   f0 = tf.cast(tf.floor(source), tf.int32)
   f1 = tf.minimum(f0 + 1, num_frames - 1)
@@ -145,10 +155,13 @@ def time_stretch(audio, keypoints, rates, start_frames, fps, sample_rate=params.
   c0 = tf.gather(keypoints[..., 2], f0, batch_dims=1)
   confidence = tf.where((w > 0)[..., None],
                         tf.minimum(c0, tf.gather(keypoints[..., 2], f1, batch_dims=1)), c0)
-  confidence = tf.where(valid[..., None], confidence, 0.0)
-
   # Output column j of frame t reads the clip's CQT at column x (fractional), linearly.
   center = lerp(centers, f0, f1, w)  # [B, T]
+  # The windows hold columns -half .. centers[-1] + half; a frame whose window reaches
+  # outside would read repeated edge columns, so it is not scored.
+  reach = half * rates[:, None]
+  valid &= (center - reach >= -half - 1e-3) & (center + reach <= centers[:, -1:] + half + 1e-3)
+  confidence = tf.where(valid[..., None], confidence, 0.0)
   offsets = tf.cast(tf.range(width) - half, tf.float32)  # [W]
   x = center[:, :, None] + offsets[None, None, :] * rates[:, None, None]  # [B, T, W]
   x = tf.reshape(x, [tf.shape(x)[0], -1])  # [B, T * W]

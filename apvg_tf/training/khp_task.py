@@ -83,8 +83,6 @@ class KHPTask:
       D the lookahead).
     """
     model = self.train_model if training else self.model
-    if training and random is not None and (self.khp.pitch_shift or self.khp.time_stretch):
-      batch = self.augmented(batch, random)
     pred = model(batch["audio"], training=training, random=random)
     pred = pred[:, self.khp.lookahead_frames:]
     keypoints, audio = self.scored_frames(batch)
@@ -120,8 +118,10 @@ class KHPTask:
       random: the step's `randomness.StepRandom`.
 
     Returns:
-      the batch dict with audio and keypoints replaced.
+      the batch dict with audio and keypoints replaced (the batch itself when both are off).
     """
+    if not (self.khp.pitch_shift or self.khp.time_stretch):
+      return batch
     batch = dict(batch)
     local_batch = tf.shape(batch["audio"])[0]
     if self.khp.time_stretch:
@@ -131,7 +131,8 @@ class KHPTask:
                        tf.exp((2.0 * draw[:, 1] - 1.0) * log_range), 1.0)
       batch["audio"], batch["keypoints"] = augment.time_stretch(
           batch["audio"], batch["keypoints"], rates, batch["start_frame"], self.manifest["fps"],
-          self.manifest["audio"]["sample_rate"], self.manifest["audio"]["hop_length"])
+          self.manifest["audio"]["sample_rate"], self.manifest["audio"]["hop_length"],
+          lookahead_frames=self.khp.lookahead_frames)
     if self.khp.pitch_shift:
       draw = random.uniform("kp/pitch_shift", local_batch, [3])
       shifted = draw[:, 0] < self.khp.pitch_shift_probability
@@ -167,6 +168,8 @@ class KHPTask:
 
   def train_step(self, batch, global_batch_size, random):
     """One optimisation step on a replica's batch; returns its scaled losses."""
+    # The KP's losses and the motion prior's discriminator see the same (augmented) batch.
+    batch = self.augmented(batch, random)
     with tf.GradientTape() as tape, tf.GradientTape() as d_tape:
       out, pred = self.compute_losses(batch, global_batch_size, random=random)
       loss = precision.scaled(self.optimizer, out["total"])
