@@ -9,9 +9,9 @@ the 84 hold silence (log(LOG_EPS)). Columns outside the clip, which the pipeline
 
 Why it is valid for the KP (measured on the virtual cellist, README "Augmentation: more
 music from the same 10 minutes"; tests/test_synth.py checks it): transposing a piece by 1 to
-5 semitones moves the bow hand by 0.003-0.007 (normalised units; its test error is about
-0.08) and the body other than the left arm by less, while the stopping arm moves by
-0.03-0.06. So the shifted windows train the bow and the body on music the model has not
+5 semitones moves the bow hand by 0.003-0.007 on average (normalised units; its test error is
+about 0.08) and no point outside the left arm by more than 0.008, while the stopping arm moves
+by 0.03-0.06. So the shifted windows train the bow and the body on music the model has not
 heard, and the left arm's loss is masked for them (`pitch_arms`: the arms that follow the
 pitch on each instrument).
 

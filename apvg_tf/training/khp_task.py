@@ -32,7 +32,7 @@ class KHPTask:
 
   def _check_augmentation(self):
     khp = self.khp
-    if int(khp.pitch_shift) != khp.pitch_shift or not 0 <= khp.pitch_shift <= 12:
+    if not 0 <= khp.pitch_shift <= 12:  # The config types it as an int already.
       raise InputError(f"khp.pitch_shift is {khp.pitch_shift}; it must be a whole number of "
                        "semitones from 0 (off) to 12")
     if not 0 <= khp.time_stretch < 1:
