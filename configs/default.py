@@ -61,6 +61,10 @@ def get_config():
   # body barely move with a transposition (apvg_tf/audio/augment.py; README, KHP results).
   config.khp.pitch_shift = 0
   config.khp.pitch_shift_probability = 0.5
+  # > 0: the arms that follow the pitch get a path of their own (motion encoder, LSTM of this
+  # many units, head) that always hears the unshifted windows; with `pitch_shift` the other
+  # points learn from transposed music and these arms from every original window, unmasked.
+  config.khp.pitch_arm_units = 0
   # > 0: with probability `time_stretch_probability` a training window's music and motion are
   # played at a rate drawn log-uniformly in [1 / (1 + s), 1 + s] (apvg_tf/audio/augment.py).
   config.khp.time_stretch = 0.0

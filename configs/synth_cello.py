@@ -23,6 +23,11 @@ def get_config():
   config.window_frames = 64
   config.khp.batch_size = 2
   config.khp.window_frames = 256
+  # Half the KP's windows are transposed by 1 to 3 semitones, so the bow and the body learn
+  # from more music than the 10 minutes hold; the arm that follows the pitch (the left) has a
+  # path of its own (128 units) that hears every window as it is (README, "Results").
+  config.khp.pitch_shift = 3
+  config.khp.pitch_arm_units = 128
   config.num_train_steps = 1500
   config.eval_every_steps = 100  # Validation kp_distance; the best checkpoint is kept.
   config.cvg.num_train_steps = 800  # About 33 minutes on 2 cores (2.5 s/step).

@@ -54,7 +54,8 @@ def trained_pipeline(tmp_path_factory):
   """`--config.stage=all` on the debug config, one step per stage (KHP, CVG, STU).
 
   Shared by the STU and generation tests (training three stages takes about a minute). Its
-  KP has a lookahead of 2 frames, so export, ONNX and generation are tested with one.
+  KP has a lookahead of 2 frames and an arm path (trained on transposed music), so export,
+  ONNX and generation are tested with both.
 
   Returns:
     (workdir, config, per-stage results of train_and_evaluate).
@@ -65,5 +66,6 @@ def trained_pipeline(tmp_path_factory):
   config = debug_config(dataset, stage="all", num_train_steps=1)
   config.eval.checkpoint = "latest"
   config.khp.lookahead_frames = 2
+  config.khp.pitch_shift, config.khp.pitch_arm_units = 2, 4
   workdir = str(base / "run")
   return workdir, config, trainer.train_and_evaluate(config, workdir)

@@ -74,6 +74,43 @@ def test_predictor_streams_in_chunks_exactly():
   assert baseline.count_params() < model.count_params()
 
 
+def test_arm_path_predicts_its_points_from_its_own_music_and_streams_exactly():
+  """arm_units > 0: the arm's points come from the arm path only, which hears `arm_audio`;
+  the others from the main path; one concatenated state streams exactly and the model
+  survives get_config."""
+  arm = [6, 7] + list(range(25, 46))
+  model = keypoint_predictor.KeypointPredictor(mean_pose=np.random.rand(67, 3),
+                                               encoder_channels=(8, 8, 8), audio_embedding=16,
+                                               pose_embedding=8, lstm_units=16, arm_points=arm,
+                                               arm_units=12)
+  audio = tf.random.normal([2, 12, 84, 87], seed=1)
+  other = tf.random.normal([2, 12, 84, 87], seed=4)
+  model(audio)
+  model.head.kernel.assign(tf.random.normal(model.head.kernel.shape, seed=2))
+  model.arm_head.kernel.assign(tf.random.normal(model.arm_head.kernel.shape, seed=3))
+  whole = model(audio).numpy()
+  rest = np.setdiff1d(np.arange(67), arm)
+  heard = model(audio, arm_audio=other).numpy()  # Only the arm hears the other music.
+  np.testing.assert_array_equal(heard[:, :, rest], whole[:, :, rest])
+  np.testing.assert_allclose(heard[:, :, arm], model(other).numpy()[:, :, arm], atol=1e-6)
+  assert np.abs(heard[:, :, arm] - whole[:, :, arm]).min() > 0
+  main_only = model.head(model._path(  # pylint: disable=protected-access
+      audio, model.motion_encoder, 16, model.pose_dense, model.lstm,
+      [s[:, :16] for s in model.zero_state(2)], lambda name, x: x)[0]).numpy()
+  np.testing.assert_allclose(whole[:, :, rest] - model.mean_pose.numpy()[rest],
+                             main_only.reshape(2, 12, 67, 2)[:, :, rest], atol=1e-5)
+  first, state = model(audio[:, :5], return_state=True)
+  assert [s.shape for s in state] == [(2, 28), (2, 28)]
+  second = model(audio[:, 5:], initial_state=state)
+  np.testing.assert_allclose(np.concatenate([first, second], 1), whole, atol=1e-6)
+  copy = keypoint_predictor.KeypointPredictor.from_config(model.get_config())
+  copy(audio[:, :1])
+  copy.set_weights(model.get_weights())
+  np.testing.assert_allclose(copy(audio).numpy(), whole, atol=1e-6)
+  with pytest.raises(ValueError, match="arm_points"):
+    keypoint_predictor.KeypointPredictor(arm_units=8)
+
+
 def test_lookahead_scores_output_t_plus_d_against_frame_t():
   """With khp.lookahead_frames = D the KP's output t + D is the pose of frame t: the losses
   pair them, and the first D outputs and last D frames of a window go unscored."""
@@ -99,22 +136,32 @@ def test_lookahead_scores_output_t_plus_d_against_frame_t():
     khp_task.KHPTask(config, {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}}, None)
 
 
+def _shifting_cello_task(rng, **khp):
+  """A built debug KP task on a cellist's manifest that transposes every window (no dropout).
+
+  Returns:
+    (task, manifest).
+  """
+  config = debug.get_config()
+  config.khp.dropout = 0.0
+  config.khp.pitch_shift = 3
+  config.khp.pitch_shift_probability = 1.0
+  config.khp.update(khp)
+  manifest = {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}, "instrument": "cello",
+              "cqt_mean": rng.normal(-3, 1, 84).tolist(), "cqt_std": rng.uniform(1, 2, 84).tolist()}
+  task = khp_task.KHPTask(config, manifest, None)
+  task.build(tf.keras.optimizers.Adam())
+  return task, manifest
+
+
 def test_pitch_shift_transposes_the_music_and_masks_the_stopping_arm():
   """khp.pitch_shift: a train step's losses and the motion prior's discriminator see the
   shifted windows; the cellist's left arm's targets of shifted examples reach neither loss;
   evaluation (no `random`) is untouched."""
   from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
   from apvg_tf.training import randomness  # pylint: disable=g-import-not-at-top
-  config = debug.get_config()
-  config.khp.dropout = 0.0
-  config.khp.pitch_shift = 3
-  config.khp.pitch_shift_probability = 1.0
-  config.khp.adversarial_weight = 0.001
   rng = np.random.default_rng(0)
-  manifest = {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}, "instrument": "cello",
-              "cqt_mean": rng.normal(-3, 1, 84).tolist(), "cqt_std": rng.uniform(1, 2, 84).tolist()}
-  task = khp_task.KHPTask(config, manifest, None)
-  task.build(tf.keras.optimizers.Adam())
+  task, manifest = _shifting_cello_task(rng, adversarial_weight=0.001)
   task.model.head.kernel.assign(0.05 * tf.random.normal(task.model.head.kernel.shape, seed=3))
   keypoints = np.concatenate([rng.random((2, 8, 67, 2)), np.ones((2, 8, 67, 1))], -1)
   batch = {"audio": tf.constant(rng.standard_normal((2, 8, 84, 87)), tf.float32),
@@ -153,9 +200,35 @@ def test_pitch_shift_transposes_the_music_and_masks_the_stopping_arm():
   np.testing.assert_array_equal(seen["d"][1], shifted["audio"])
 
 
+def test_pitch_shift_with_an_arm_path_gives_it_the_unshifted_music_unmasked():
+  """khp.pitch_arm_units: the main path hears the transposed windows, the arm path the
+  originals; the arm is scored on every window at weight 1."""
+  from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
+  from apvg_tf.training import randomness  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(2)
+  task, _ = _shifting_cello_task(rng, pitch_arm_units=8)
+  arm = augment.pitch_arms("cello")
+  assert task.model.arm_points == tuple(arm) and task.model.arm_units == 8
+  keypoints = np.concatenate([rng.random((2, 8, 67, 2)), np.ones((2, 8, 67, 1))], -1)
+  batch = {"audio": tf.constant(rng.standard_normal((2, 8, 84, 87)), tf.float32),
+           "keypoints": tf.constant(keypoints, tf.float32)}
+  random = randomness.StepRandom(0, 5, 2)
+  shifted = task.augmented(batch, random)
+  np.testing.assert_array_equal(shifted["arm_audio"], batch["audio"])
+  np.testing.assert_array_equal(shifted["keypoints"], batch["keypoints"])  # Not masked.
+  assert not np.allclose(shifted["audio"], batch["audio"])
+  seen = {}
+  call = task.train_model.call
+  task.train_model.call = lambda audio, **k: seen.update(audio=audio, **k) or call(audio, **k)
+  task.train_step(batch, 2, random)
+  np.testing.assert_array_equal(seen["audio"], shifted["audio"])
+  np.testing.assert_array_equal(seen["arm_audio"], batch["audio"])
+
+
 @pytest.mark.parametrize("key,value,message", [
     ("pitch_shift", 13, "from 0 .off. to 12"), ("pitch_shift", -1, "whole number"),
-    ("time_stretch", 1.5, "below 1"), ("pitch_shift_probability", 0.0, r"in \(0, 1\]")])
+    ("time_stretch", 1.5, "below 1"), ("pitch_shift_probability", 0.0, r"in \(0, 1\]"),
+    ("pitch_arm_units", -1, "0 .off.")])
 def test_bad_augmentation_settings_are_input_errors(key, value, message):
   config = debug.get_config()
   config.khp[key] = value
@@ -163,10 +236,13 @@ def test_bad_augmentation_settings_are_input_errors(key, value, message):
     khp_task.KHPTask(config, {"mean_pose": np.full((67, 3), 0.5).tolist(), "splits": {}}, None)
 
 
-@pytest.mark.parametrize("pitch_shift,time_stretch", [(0, 0.0), (2, 0.25)])
-def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_stretch):
+@pytest.mark.parametrize("pitch_shift,time_stretch,arm_units", [(0, 0.0, 0), (2, 0.25, 0),
+                                                                  (2, 0.0, 8)])
+def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_stretch,
+                                           arm_units):
   config = _config(dataset, num_train_steps=1)
   config.khp.pitch_shift = pitch_shift
+  config.khp.pitch_arm_units = arm_units
   config.khp.time_stretch = time_stretch
   config.khp.pitch_shift_probability = config.khp.time_stretch_probability = 1.0
   result = trainer.train_and_evaluate(config, str(tmp_path))
@@ -174,6 +250,18 @@ def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_
   assert all(np.isfinite(v) for v in result["khp"].values())
   assert tf.train.latest_checkpoint(os.path.join(tmp_path, "khp", "checkpoints"))
   assert os.listdir(os.path.join(tmp_path, "khp", "train"))  # TensorBoard events.
+  if arm_units:  # Restored with a config that builds another model: one clear error.
+    task, _ = trainer.restore(config, str(tmp_path), "khp")
+    assert task.model.arm_units == arm_units
+    for units, message in ((0, "the checkpoint has 15 variables the config's model lacks"),
+                           (arm_units + 1, "differ in shape")):
+      config.khp.pitch_arm_units = units
+      with pytest.raises(InputError, match=f"{message}.*config.json"):
+        trainer.restore(config, str(tmp_path), "khp")
+  elif not pitch_shift:
+    config.khp.pitch_arm_units = 8
+    with pytest.raises(InputError, match="the config's model has 15 variables the checkpoint"):
+      trainer.restore(config, str(tmp_path), "khp")
 
 
 def test_best_validation_checkpoint_is_kept_and_used(tmp_path):

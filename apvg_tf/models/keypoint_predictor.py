@@ -8,6 +8,10 @@ Dropout (training only) on m_t and h_t regularises: the motion of a performer is
 determined by the sound (which way the bow goes), and without it the model memorises the
 training pieces' bowing instead of predicting its conditional mean.
 With `mean_pose_condition=False` (the paper's baseline) p is absent and K_t = Dense(h_t).
+With `arm_units` > 0, the points of `arm_points` (the arm that follows the pitch) come from a
+second path of their own (encoder, instrument feature, LSTM, head) which can hear other
+music in training: the unshifted windows when the rest learns from transposed ones. The two
+states are concatenated, so callers see one [h, c].
 The LSTM state can be passed in and returned, so long music streams chunk by chunk.
 """
 
@@ -75,7 +79,7 @@ class KeypointPredictor(tf.keras.Model):
   def __init__(self, *, mean_pose=None, mean_pose_condition=True, encoder_channels=(64, 128, 128),
                audio_embedding=256, pose_embedding=128, lstm_units=256, dropout=0.0,
                input_noise=0.0, lookahead_frames=0, num_keypoints=skeleton.NUM_KEYPOINTS,
-               **kwargs):
+               arm_points=(), arm_units=0, **kwargs):
     """Builds the predictor.
 
     Args:
@@ -93,8 +97,13 @@ class KeypointPredictor(tf.keras.Model):
       lookahead_frames: D >= 0. The output at step t is the pose of frame t - D, so the LSTM
         has heard D frames of music past the pose it draws (see `predict_clip`).
       num_keypoints: P.
+      arm_points: indices of the points the arm path predicts (with `arm_units` > 0).
+      arm_units: 0, or the arm path's LSTM state size (also its motion feature's size).
     """
     super().__init__(**kwargs)
+    self.arm_points, self.arm_units = tuple(int(i) for i in arm_points), int(arm_units)
+    if self.arm_units and not self.arm_points:
+      raise ValueError("arm_units > 0 needs arm_points: the points the arm path predicts")
     if int(lookahead_frames) < 0:
       raise ValueError(f"lookahead_frames is {lookahead_frames}; it must be 0 or more")
     self.lookahead_frames = int(lookahead_frames)
@@ -124,13 +133,42 @@ class KeypointPredictor(tf.keras.Model):
     # plus a learnt bias for the baseline) rather than Kaiming-scaled noise of size ~1.
     self.head = tf.keras.layers.Dense(self.num_keypoints * 2, kernel_initializer="zeros",
                                       name="head")
+    if self.arm_units:
+      self.arm_encoder = MotionEncoder(channels=self.encoder_channels, embedding=self.arm_units,
+                                       name="arm_encoder")
+      self.arm_pose_dense = tf.keras.layers.Dense(self.pose_embedding, activation="relu",
+                                                  kernel_initializer=KAIMING,
+                                                  name="arm_pose_dense")
+      self.arm_lstm = tf.keras.layers.LSTM(self.arm_units, return_sequences=True,
+                                           return_state=True, name="arm_lstm")
+      self.arm_head = tf.keras.layers.Dense(len(self.arm_points) * 2, kernel_initializer="zeros",
+                                            name="arm_head")
+      # Point p of the output is row order[p] of [main head's P points, arm head's points].
+      order = np.arange(self.num_keypoints)
+      order[list(self.arm_points)] = self.num_keypoints + np.arange(len(self.arm_points))
+      self.point_order = order
     self.unroll = False  # Export switch (see `run_lstm`); not part of the config.
 
   def zero_state(self, batch_size):
-    """LSTM state [h, c], each [B, lstm_units] of zeros."""
-    return [tf.zeros([batch_size, self.lstm_units]), tf.zeros([batch_size, self.lstm_units])]
+    """LSTM state [h, c], each [B, lstm_units + arm_units] of zeros."""
+    units = self.lstm_units + self.arm_units
+    return [tf.zeros([batch_size, units]), tf.zeros([batch_size, units])]
 
-  def call(self, audio, initial_state=None, return_state=False, training=False, random=None):
+  def _path(self, audio, encoder, embedding, pose_dense, lstm, state, dropout, prefix=""):
+    """Encoder, instrument feature and LSTM of one path: ([B, T, 84, 87], [h, c]) ->
+    (hidden [B, T, U] after dropout, h, c)."""
+    shape = tf.shape(audio)
+    features = encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
+    features = tf.reshape(features, [shape[0], shape[1], embedding])
+    features = dropout(prefix + "feature_dropout", features)
+    if self.mean_pose_condition:
+      pose = pose_dense(tf.reshape(self.mean_pose, [1, -1]))  # [1, E]
+      features = tf.concat([features, tf.tile(pose[:, None], [shape[0], shape[1], 1])], -1)
+    hidden, h, c = run_lstm(lstm, features, state, self.unroll)
+    return dropout(prefix + "hidden_dropout", hidden), h, c
+
+  def call(self, audio, initial_state=None, return_state=False, training=False, random=None,
+           arm_audio=None):
     """Predicts keypoints.
 
     Args:
@@ -141,31 +179,40 @@ class KeypointPredictor(tf.keras.Model):
       random: optional `training.randomness.StepRandom`: in training, dropout masks and input
         noise are drawn from it (exact resume, the same numbers on any number of replicas)
         instead of from Keras's stateful RNG.
+      arm_audio: optional float [B, T, 84, 87], the windows the arm path hears (default
+        `audio`; training gives it the unshifted ones).
 
     Returns:
       float [B, T, P, 2] keypoints; with `return_state`, (keypoints, [h, c]).
     """
     shape = tf.shape(audio)
     batch, steps = shape[0], shape[1]
+    arm_audio = audio if arm_audio is None else arm_audio
     keyed = training and random is not None
     if keyed and self.input_noise:
-      audio = audio + tf.cast(self.input_noise * random.normal("kp/input_noise", batch, shape[1:]),
-                              audio.dtype)
+      noise = tf.cast(self.input_noise * random.normal("kp/input_noise", batch, shape[1:]),
+                      audio.dtype)
+      audio, arm_audio = audio + noise, arm_audio + noise
     elif not keyed:
-      audio = self.noise(audio, training=training)
-    features = self.motion_encoder(tf.reshape(audio, [-1, audio.shape[2], audio.shape[3]]))
-    features = tf.reshape(features, [batch, steps, self.audio_embedding])
+      audio, arm_audio = self.noise(audio, training=training), self.noise(arm_audio,
+                                                                         training=training)
+    # The arm path's layers share the main path's dropout layers (they hold no weights).
     dropout = lambda name, x: (random.dropout(f"kp/{name}", x, self.dropout_rate) if keyed else
-                               getattr(self, name)(x, training=training))
-    features = dropout("feature_dropout", features)
-    if self.mean_pose_condition:
-      pose = self.pose_dense(tf.reshape(self.mean_pose, [1, -1]))  # [1, E]
-      features = tf.concat([features, tf.tile(pose[:, None], [batch, steps, 1])], -1)
+                               getattr(self, name.removeprefix("arm_"))(x, training=training))
     if initial_state is None:
       initial_state = self.zero_state(batch)
-    hidden, h, c = run_lstm(self.lstm, features, initial_state, self.unroll)
-    hidden = dropout("hidden_dropout", hidden)
+    units = self.lstm_units
+    main_state = [s[:, :units] for s in initial_state] if self.arm_units else initial_state
+    hidden, h, c = self._path(audio, self.motion_encoder, self.audio_embedding, self.pose_dense,
+                              self.lstm, main_state, dropout)
     offsets = tf.reshape(self.head(hidden), [batch, steps, self.num_keypoints, 2])
+    if self.arm_units:
+      arm_hidden, arm_h, arm_c = self._path(
+          arm_audio, self.arm_encoder, self.arm_units, self.arm_pose_dense, self.arm_lstm,
+          [s[:, units:] for s in initial_state], dropout, prefix="arm_")
+      arm = tf.reshape(self.arm_head(arm_hidden), [batch, steps, len(self.arm_points), 2])
+      offsets = tf.gather(tf.concat([offsets, arm], 2), self.point_order, axis=2)
+      h, c = tf.concat([h, arm_h], 1), tf.concat([c, arm_c], 1)
     offsets = tf.cast(offsets, tf.float32)  # Losses and the DLT run in float32.
     keypoints = offsets + self.mean_pose if self.mean_pose_condition else offsets
     return (keypoints, [h, c]) if return_state else keypoints
@@ -177,11 +224,16 @@ class KeypointPredictor(tf.keras.Model):
             "pose_embedding": self.pose_embedding, "lstm_units": self.lstm_units,
             "dropout": self.dropout_rate, "input_noise": self.input_noise,
             "lookahead_frames": self.lookahead_frames,
-            "num_keypoints": self.num_keypoints, "name": self.name}
+            "num_keypoints": self.num_keypoints, "arm_points": list(self.arm_points),
+            "arm_units": self.arm_units, "name": self.name}
 
 
-def keypoint_predictor_from_config(khp_config, mean_pose):
-  """The config stops here: builds a KeypointPredictor from `config.khp` and a mean pose."""
+def keypoint_predictor_from_config(khp_config, mean_pose, arm_points=()):
+  """The config stops here: builds a KeypointPredictor from `config.khp` and a mean pose.
+
+  `arm_points` are the points of the arm path (`khp.pitch_arm_units` > 0): the instrument's
+  arms that follow the pitch (`audio.augment.pitch_arms`).
+  """
   return KeypointPredictor(mean_pose=mean_pose,
                            mean_pose_condition=khp_config.mean_pose_condition,
                            encoder_channels=khp_config.encoder_channels,
@@ -189,4 +241,6 @@ def keypoint_predictor_from_config(khp_config, mean_pose):
                            pose_embedding=khp_config.pose_embedding,
                            lstm_units=khp_config.lstm_units, dropout=khp_config.dropout,
                            input_noise=khp_config.input_noise,
-                           lookahead_frames=khp_config.lookahead_frames, name="keypoint_predictor")
+                           lookahead_frames=khp_config.lookahead_frames,
+                           arm_points=arm_points if khp_config.pitch_arm_units else (),
+                           arm_units=khp_config.pitch_arm_units, name="keypoint_predictor")

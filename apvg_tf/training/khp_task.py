@@ -38,6 +38,9 @@ class KHPTask:
     if not 0 <= khp.time_stretch < 1:
       raise InputError(f"khp.time_stretch is {khp.time_stretch}; it must be at least 0 (off) "
                        "and below 1 (rates within [1 / (1 + s), 1 + s])")
+    if khp.pitch_arm_units < 0:
+      raise InputError(f"khp.pitch_arm_units is {khp.pitch_arm_units}; it must be 0 (off) or "
+                       "the arm path's LSTM size")
     for name in ("pitch_shift_probability", "time_stretch_probability"):
       if not 0 < khp[name] <= 1:
         raise InputError(f"khp.{name} is {khp[name]}; it must be in (0, 1]")
@@ -51,7 +54,8 @@ class KHPTask:
     restores a KP gets it; without EMA, `train_model` is `model`.
     """
     def new_model():
-      model = keypoint_predictor.keypoint_predictor_from_config(self.khp, self.mean_pose)
+      arms = augment.pitch_arms(self.manifest["instrument"]) if self.khp.pitch_arm_units else ()
+      model = keypoint_predictor.keypoint_predictor_from_config(self.khp, self.mean_pose, arms)
       model(tf.zeros([1, 1, 84, 87]))  # Create the weights.
       return model
 
@@ -83,7 +87,8 @@ class KHPTask:
       D the lookahead).
     """
     model = self.train_model if training else self.model
-    pred = model(batch["audio"], training=training, random=random)
+    pred = model(batch["audio"], training=training, random=random,
+                 arm_audio=batch.get("arm_audio"))
     pred = pred[:, self.khp.lookahead_frames:]
     keypoints, audio = self.scored_frames(batch)
     real, confidence = keypoints[..., :2], keypoints[..., 2]
@@ -110,15 +115,17 @@ class KHPTask:
     music and motion are played at a rate drawn log-uniformly in [1 / (1 + s), 1 + s].
     `khp.pitch_shift` = K > 0: with probability `khp.pitch_shift_probability` an example is
     transposed by 1 to K semitones, up or down, and the arms that follow the pitch (the
-    cellist's left) are masked from the losses. Both give the bow and the body music the
-    model has not heard.
+    cellist's left) are masked from the losses; with `khp.pitch_arm_units` > 0 they come from
+    the arm path instead, which gets the unshifted windows as `arm_audio` and is not masked.
+    Both give the bow and the body music the model has not heard.
 
     Args:
       batch: dict with audio [B, T, 84, 87], keypoints [B, T, 67, 3], start_frame [B].
       random: the step's `randomness.StepRandom`.
 
     Returns:
-      the batch dict with audio and keypoints replaced (the batch itself when both are off).
+      the batch dict with audio and keypoints replaced, and arm_audio [B, T, 84, 87] with an
+      arm path (the batch itself when both are off).
     """
     if not (self.khp.pitch_shift or self.khp.time_stretch):
       return batch
@@ -139,8 +146,12 @@ class KHPTask:
       size = tf.minimum(1 + tf.cast(tf.floor(draw[:, 1] * self.khp.pitch_shift), tf.int32),
                         self.khp.pitch_shift)
       semitones = tf.where(shifted, tf.where(draw[:, 2] < 0.5, -size, size), 0)
+      if self.khp.pitch_arm_units:  # The arm path hears every window as it was.
+        batch["arm_audio"] = batch["audio"]
       batch["audio"] = augment.pitch_shift(batch["audio"], semitones, self.manifest["cqt_mean"],
                                            self.manifest["cqt_std"])
+      if self.khp.pitch_arm_units:
+        return batch
       # The masked arms learn from the unshifted examples only; weighting those by 1 / (1 - p)
       # keeps their share of the loss.
       batch["keypoints"] = augment.mask_pitch_arms(

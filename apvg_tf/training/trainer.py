@@ -128,7 +128,8 @@ def restore(config, workdir, stage, strategy=None):
     (task, step): the task with its model, and the restored step.
 
   Raises:
-    InputError: if the work directory has no checkpoint of that stage.
+    InputError: if the work directory has no checkpoint of that stage, or its model is not
+      the one the config builds (e.g. evaluated without an override it was trained with).
   """
   config = stage_config(config, stage)
   manifest = data.load_manifest(config.dataset_dir)
@@ -145,8 +146,43 @@ def restore(config, workdir, stage, strategy=None):
   if latest is None:
     raise InputError(f"{workdir!r} has no {stage} checkpoint; train it first: python train.py "
                      f"--config=... --workdir={workdir} --config.stage={stage}")
+  check_model_matches(latest, task.model, stage, workdir)
   checkpoint.restore(latest).expect_partial()
   return task, int(step.numpy())
+
+
+def check_model_matches(path, model, stage, workdir):
+  """Raises an InputError unless checkpoint `path` holds exactly `model`'s variables.
+
+  A partial restore would otherwise leave the variables the checkpoint lacks at their
+  initial values (or ignore those the config's model lacks) and evaluate a wrong model
+  without a word.
+  """
+  with tempfile.TemporaryDirectory() as folder:
+    written = tf.train.Checkpoint(model=model).write(os.path.join(folder, "model"))
+    expected = {name: shape for name, shape in tf.train.list_variables(written)
+                if name.startswith("model/")}
+  found = {name: shape for name, shape in tf.train.list_variables(path)
+           if name.startswith("model/")}
+  short = lambda name: name.split("/.ATTRIBUTES")[0]
+  problems = []
+  only_checkpoint = sorted(found.keys() - expected.keys())
+  if only_checkpoint:
+    problems.append(f"the checkpoint has {len(only_checkpoint)} variables the config's model "
+                    f"lacks, e.g. {short(only_checkpoint[0])}")
+  only_model = sorted(expected.keys() - found.keys())
+  if only_model:
+    problems.append(f"the config's model has {len(only_model)} variables the checkpoint "
+                    f"lacks, e.g. {short(only_model[0])}")
+  reshaped = sorted(n for n in expected.keys() & found.keys() if expected[n] != found[n])
+  if reshaped:
+    problems.append(f"{len(reshaped)} variables differ in shape, e.g. {short(reshaped[0])}: "
+                    f"{found[reshaped[0]]} in the checkpoint, {expected[reshaped[0]]} built")
+  if problems:
+    raise InputError(
+        f"the {stage} checkpoint in {workdir!r} is not the model this config builds: "
+        f"{'; '.join(problems)}. Use the config and overrides "
+        f"the run was trained with (listed in {os.path.join(workdir, 'config.json')}).")
 
 
 def train_and_evaluate(config, workdir):
