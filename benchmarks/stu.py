@@ -67,7 +67,7 @@ def main(argv):
 
     generator = performance_generator.PerformanceGenerator(
         stu=stu, keypoint_predictor=keypoint_predictor.keypoint_predictor_from_config(
-            config.khp, np.full((67, 2), 0.5)),
+            config.khp, np.full((67, 2), 0.5), instrument="cello"),
         coarse_video_generator=coarse_video_generator.coarse_video_generator_from_config(
             cvg_config, resolution),
         heatmap_radius=stu_config.heatmap_radius, heatmap_parts=stu_config.heatmap_parts)
@@ -77,7 +77,10 @@ def main(argv):
     def run_pipeline(audio):
       _, pipeline_state[0] = step(audio, pipeline_state[0])
 
-    audio_chunks = [inputs["audio"][:, s:s + chunk] for s in range(0, total, chunk)]
+    # Each step also takes the windows of the KP's lookahead after its chunk (generation's way).
+    ahead = generator.lookahead
+    audio = np.concatenate([inputs["audio"], inputs["audio"][:, :ahead]], 1)
+    audio_chunks = [audio[:, s:s + chunk + ahead] for s in range(0, total, chunk)]
     run_pipeline(audio_chunks[0])  # Trace.
     start = time.perf_counter()
     for a in audio_chunks:

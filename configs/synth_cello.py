@@ -28,6 +28,9 @@ def get_config():
   # path of its own (128 units) that hears every window as it is (README, "Results").
   config.khp.pitch_shift = 3
   config.khp.pitch_arm_units = 128
+  # The KP draws frame t after hearing the music up to t + 15 (0.5 s): its motion meets the
+  # onsets (`beat_align`), and generation feeds the 15 windows ahead, so nothing lags.
+  config.khp.lookahead_frames = 15
   config.num_train_steps = 1500
   config.eval_every_steps = 100  # Validation kp_distance; the best checkpoint is kept.
   config.cvg.num_train_steps = 800  # About 33 minutes on 2 cores (2.5 s/step).

@@ -78,6 +78,7 @@ def test_arm_path_predicts_its_points_from_its_own_music_and_streams_exactly():
   """arm_units > 0: the arm's points come from the arm path only, which hears `arm_audio`;
   the others from the main path; one concatenated state streams exactly and the model
   survives get_config."""
+  from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
   arm = [6, 7] + list(range(25, 46))
   model = keypoint_predictor.KeypointPredictor(mean_pose=np.random.rand(67, 3),
                                                encoder_channels=(8, 8, 8), audio_embedding=16,
@@ -109,6 +110,13 @@ def test_arm_path_predicts_its_points_from_its_own_music_and_streams_exactly():
   np.testing.assert_allclose(copy(audio).numpy(), whole, atol=1e-6)
   with pytest.raises(ValueError, match="arm_points"):
     keypoint_predictor.KeypointPredictor(arm_units=8)
+  khp = debug.get_config().khp
+  khp.pitch_arm_units = 8
+  with pytest.raises(ValueError, match="needs the instrument"):
+    keypoint_predictor.keypoint_predictor_from_config(khp, np.full((67, 2), 0.5))
+  trombone = keypoint_predictor.keypoint_predictor_from_config(khp, np.full((67, 2), 0.5),
+                                                               "trombone")
+  assert trombone.arm_points == tuple(augment.pitch_arms("trombone"))
 
 
 def test_lookahead_scores_output_t_plus_d_against_frame_t():
@@ -201,12 +209,13 @@ def test_pitch_shift_transposes_the_music_and_masks_the_stopping_arm():
 
 
 def test_pitch_shift_with_an_arm_path_gives_it_the_unshifted_music_unmasked():
-  """khp.pitch_arm_units: the main path hears the transposed windows, the arm path the
-  originals; the arm is scored on every window at weight 1."""
+  """khp.pitch_arm_units: the main path hears the transposed windows, the arm path and the
+  motion prior's discriminator the originals; the arm is scored on every window at weight
+  1."""
   from apvg_tf.audio import augment  # pylint: disable=g-import-not-at-top
   from apvg_tf.training import randomness  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(2)
-  task, _ = _shifting_cello_task(rng, pitch_arm_units=8)
+  task, _ = _shifting_cello_task(rng, pitch_arm_units=8, adversarial_weight=0.001)
   arm = augment.pitch_arms("cello")
   assert task.model.arm_points == tuple(arm) and task.model.arm_units == 8
   keypoints = np.concatenate([rng.random((2, 8, 67, 2)), np.ones((2, 8, 67, 1))], -1)
@@ -218,11 +227,14 @@ def test_pitch_shift_with_an_arm_path_gives_it_the_unshifted_music_unmasked():
   np.testing.assert_array_equal(shifted["keypoints"], batch["keypoints"])  # Not masked.
   assert not np.allclose(shifted["audio"], batch["audio"])
   seen = {}
-  call = task.train_model.call
+  call, discriminate = task.train_model.call, task.prior.discriminator_loss
   task.train_model.call = lambda audio, **k: seen.update(audio=audio, **k) or call(audio, **k)
+  task.prior.discriminator_loss = lambda p, k, a: seen.update(d_audio=a) or discriminate(p, k, a)
   task.train_step(batch, 2, random)
   np.testing.assert_array_equal(seen["audio"], shifted["audio"])
   np.testing.assert_array_equal(seen["arm_audio"], batch["audio"])
+  # The real motion is judged with the music it was played to.
+  np.testing.assert_array_equal(seen["d_audio"], batch["audio"])
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -253,12 +265,22 @@ def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_
   if arm_units:  # Restored with a config that builds another model: one clear error.
     task, _ = trainer.restore(config, str(tmp_path), "khp")
     assert task.model.arm_units == arm_units
+    config.khp.pitch_arm_units = 0
+    with pytest.raises(InputError, match=r"arm_units=8 \(this config: 0\).*model.json"):
+      trainer.restore(config, str(tmp_path), "khp")
+    os.remove(os.path.join(tmp_path, "khp", "model.json"))  # As a run of an earlier version.
     for units, message in ((0, "the checkpoint has 15 variables the config's model lacks"),
                            (arm_units + 1, "differ in shape")):
       config.khp.pitch_arm_units = units
       with pytest.raises(InputError, match=f"{message}.*config.json"):
         trainer.restore(config, str(tmp_path), "khp")
   elif not pitch_shift:
+    config.khp.lookahead_frames = 3  # No variable holds it: the stage's model.json does.
+    with pytest.raises(InputError, match=r"lookahead_frames=0 \(this config: 3\).*model.json"):
+      trainer.restore(config, str(tmp_path), "khp")
+    with pytest.raises(InputError, match="lookahead_frames=0"):  # Resuming, too.
+      trainer.train_and_evaluate(config, str(tmp_path))
+    os.remove(os.path.join(tmp_path, "khp", "model.json"))  # As a run of an earlier version.
     config.khp.pitch_arm_units = 8
     with pytest.raises(InputError, match="the config's model has 15 variables the checkpoint"):
       trainer.restore(config, str(tmp_path), "khp")

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import skeleton
+from apvg_tf.audio import augment
 
 KAIMING = "he_normal"  # The paper's Kaiming initialisation.
 
@@ -187,7 +188,8 @@ class KeypointPredictor(tf.keras.Model):
     """
     shape = tf.shape(audio)
     batch, steps = shape[0], shape[1]
-    arm_audio = audio if arm_audio is None else arm_audio
+    # Keras casts the first input to the compute dtype (float16 under mixed precision) only.
+    arm_audio = audio if arm_audio is None else tf.cast(arm_audio, audio.dtype)
     keyed = training and random is not None
     if keyed and self.input_noise:
       noise = tf.cast(self.input_noise * random.normal("kp/input_noise", batch, shape[1:]),
@@ -228,12 +230,15 @@ class KeypointPredictor(tf.keras.Model):
             "arm_units": self.arm_units, "name": self.name}
 
 
-def keypoint_predictor_from_config(khp_config, mean_pose, arm_points=()):
+def keypoint_predictor_from_config(khp_config, mean_pose, instrument=None):
   """The config stops here: builds a KeypointPredictor from `config.khp` and a mean pose.
 
-  `arm_points` are the points of the arm path (`khp.pitch_arm_units` > 0): the instrument's
-  arms that follow the pitch (`audio.augment.pitch_arms`).
+  With `khp.pitch_arm_units` > 0 the arm path predicts the arms of `instrument` that follow
+  the pitch (`audio.augment.pitch_arms`).
   """
+  if khp_config.pitch_arm_units and instrument is None:
+    raise ValueError("khp.pitch_arm_units > 0 needs the instrument, whose pitch arm it predicts")
+  arm_points = augment.pitch_arms(instrument) if khp_config.pitch_arm_units else ()
   return KeypointPredictor(mean_pose=mean_pose,
                            mean_pose_condition=khp_config.mean_pose_condition,
                            encoder_channels=khp_config.encoder_channels,
@@ -242,5 +247,5 @@ def keypoint_predictor_from_config(khp_config, mean_pose, arm_points=()):
                            lstm_units=khp_config.lstm_units, dropout=khp_config.dropout,
                            input_noise=khp_config.input_noise,
                            lookahead_frames=khp_config.lookahead_frames,
-                           arm_points=arm_points if khp_config.pitch_arm_units else (),
+                           arm_points=arm_points,
                            arm_units=khp_config.pitch_arm_units, name="keypoint_predictor")

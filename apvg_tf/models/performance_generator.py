@@ -28,7 +28,7 @@ class PerformanceGenerator(tf.Module):
   """KP + DLT + CVG + STU with streaming state.
 
   State: a dict of float tensors (the keys of STATE_KEYS whose stage is present)
-    kp_h, kp_c [B, kp.lstm_units]; cvg_h, cvg_c [B, cvg.lstm_units]; cvg_frame [B, R, R, 3]
+    kp_h, kp_c [B, kp.lstm_units + kp.arm_units]; cvg_h, cvg_c [B, cvg.lstm_units]; cvg_frame [B, R, R, 3]
     (the last coarse frame); stu_g [B, s, s, stu.gru_filters].
   """
 

@@ -54,8 +54,8 @@ class KHPTask:
     restores a KP gets it; without EMA, `train_model` is `model`.
     """
     def new_model():
-      arms = augment.pitch_arms(self.manifest["instrument"]) if self.khp.pitch_arm_units else ()
-      model = keypoint_predictor.keypoint_predictor_from_config(self.khp, self.mean_pose, arms)
+      model = keypoint_predictor.keypoint_predictor_from_config(
+          self.khp, self.mean_pose, self.manifest.get("instrument"))
       model(tf.zeros([1, 1, 84, 87]))  # Create the weights.
       return model
 
@@ -163,7 +163,9 @@ class KHPTask:
     """The frames the KP's outputs draw, given its lookahead D: (keypoints, audio).
 
     Output t is the pose of frame t - D, so of a window of T frames the first D outputs
-    (poses before the window) and the last D frames (posed after it) go unscored.
+    (poses before the window) and the last D frames (posed after it) go unscored. The audio
+    is the music the real motion was played to: with an arm path, the untransposed windows
+    (`arm_audio`), since the real arm follows them (the rest barely moves with a shift).
 
     Args:
       batch: dict with audio [B, T, 84, 87] and keypoints [B, T, 67, 3].
@@ -173,9 +175,10 @@ class KHPTask:
       which outputs D .. T - 1 draw.
     """
     d = self.khp.lookahead_frames
+    audio = batch.get("arm_audio", batch["audio"])
     if not d:
-      return batch["keypoints"], batch["audio"]
-    return batch["keypoints"][:, :-d], batch["audio"][:, :-d]
+      return batch["keypoints"], audio
+    return batch["keypoints"][:, :-d], audio[:, :-d]
 
   def train_step(self, batch, global_batch_size, random):
     """One optimisation step on a replica's batch; returns its scaled losses."""

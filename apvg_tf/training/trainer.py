@@ -151,13 +151,39 @@ def restore(config, workdir, stage, strategy=None):
   return task, int(step.numpy())
 
 
+MODEL_SETTINGS = "model.json"  # <workdir>/<stage>/model.json: the settings it was built with.
+# get_config values that come from the data or the machine, or that only training reads.
+_NOT_SETTINGS = ("mean_pose", "first_frame", "canvas", "vgg_weights_path", "name", "dropout",
+                 "input_noise")
+
+
+def model_settings(model):
+  """The settings that define a stage's model and its outputs: a JSON-ready dict."""
+  config = json.loads(json.dumps(model.get_config(), default=lambda x: np.asarray(x).tolist()))
+  return {key: value for key, value in config.items() if key not in _NOT_SETTINGS}
+
+
 def check_model_matches(path, model, stage, workdir):
-  """Raises an InputError unless checkpoint `path` holds exactly `model`'s variables.
+  """Raises an InputError unless checkpoint `path` holds exactly `model`'s variables and the
+  stage was trained with the model settings the config gives (e.g. the KP's lookahead, which
+  has no variable).
 
   A partial restore would otherwise leave the variables the checkpoint lacks at their
   initial values (or ignore those the config's model lacks) and evaluate a wrong model
   without a word.
   """
+  saved = os.path.join(stage_dir(workdir, stage), MODEL_SETTINGS)
+  if os.path.exists(saved):  # Runs of earlier versions have none.
+    with open(saved) as f:
+      trained = json.load(f)
+    built = model_settings(model)
+    differ = sorted(k for k in trained.keys() | built.keys() if trained.get(k) != built.get(k))
+    if differ:
+      raise InputError(
+          f"the {stage} model in {workdir!r} was trained with other settings than this config "
+          f"gives: " + ", ".join(f"{k}={trained.get(k)} (this config: {built.get(k)})"
+                                 for k in differ[:4]) +
+          f". Use the config and overrides the run was trained with (listed in {saved}).")
   with tempfile.TemporaryDirectory() as folder:
     written = tf.train.Checkpoint(model=model).write(os.path.join(folder, "model"))
     expected = {name: shape for name, shape in tf.train.list_variables(written)
@@ -266,9 +292,15 @@ def train_stage(config, workdir, stage):
     best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "best"),
                                               max_to_keep=1)
     latest = tf.train.latest_checkpoint(os.path.join(directory, "checkpoints"))
+    if latest:
+      check_model_matches(latest, task.model, stage, workdir)
     status = checkpoint.restore(latest)
   if latest:
     status.assert_existing_objects_matched()
+  if chief:
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, MODEL_SETTINGS), "w") as f:
+      json.dump(model_settings(task.model), f, indent=1)
   start = int(step.numpy())
   if start >= config.num_train_steps:
     print(f"{stage}: already trained ({start} steps); skipping")
