@@ -163,15 +163,9 @@ def model_settings(model):
   return {key: value for key, value in config.items() if key not in _NOT_SETTINGS}
 
 
-def check_model_matches(path, model, stage, workdir):
-  """Raises an InputError unless checkpoint `path` holds exactly `model`'s variables and the
-  stage was trained with the model settings the config gives (e.g. the KP's lookahead, which
-  has no variable).
-
-  A partial restore would otherwise leave the variables the checkpoint lacks at their
-  initial values (or ignore those the config's model lacks) and evaluate a wrong model
-  without a word.
-  """
+def check_settings_match(model, stage, workdir):
+  """Raises an InputError unless the stage was trained with the model settings the config
+  gives (e.g. the KP's lookahead, which no variable holds); runs without a record pass."""
   saved = os.path.join(stage_dir(workdir, stage), MODEL_SETTINGS)
   if os.path.exists(saved):  # Runs of earlier versions have none.
     with open(saved) as f:
@@ -184,6 +178,17 @@ def check_model_matches(path, model, stage, workdir):
           f"gives: " + ", ".join(f"{k}={trained.get(k)} (this config: {built.get(k)})"
                                  for k in differ[:4]) +
           f". Use the config and overrides the run was trained with (listed in {saved}).")
+
+
+def check_model_matches(path, model, stage, workdir):
+  """Raises an InputError unless the stage's settings match (`check_settings_match`) and
+  checkpoint `path` holds exactly `model`'s variables.
+
+  A partial restore would otherwise leave the variables the checkpoint lacks at their
+  initial values (or ignore those the config's model lacks) and evaluate a wrong model
+  without a word.
+  """
+  check_settings_match(model, stage, workdir)
   with tempfile.TemporaryDirectory() as folder:
     written = tf.train.Checkpoint(model=model).write(os.path.join(folder, "model"))
     expected = {name: shape for name, shape in tf.train.list_variables(written)
@@ -292,8 +297,8 @@ def train_stage(config, workdir, stage):
     best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "best"),
                                               max_to_keep=1)
     latest = tf.train.latest_checkpoint(os.path.join(directory, "checkpoints"))
-    if latest:
-      check_model_matches(latest, task.model, stage, workdir)
+    if latest:  # (A mismatch of variables alone fails assert_existing_objects_matched.)
+      check_settings_match(task.model, stage, workdir)
     status = checkpoint.restore(latest)
   if latest:
     status.assert_existing_objects_matched()
