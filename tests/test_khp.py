@@ -284,6 +284,11 @@ def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_
     config.khp.pitch_arm_units = 8
     with pytest.raises(InputError, match="the config's model has 15 variables the checkpoint"):
       trainer.restore(config, str(tmp_path), "khp")
+    with pytest.raises(InputError, match="the config's model has 15 variables"):  # Resuming.
+      trainer.train_and_evaluate(config, str(tmp_path))
+    config.khp.pitch_arm_units, config.khp.lookahead_frames = 0, 0
+    trainer.train_and_evaluate(config, str(tmp_path))  # Already trained: skipped.
+    assert not os.path.exists(os.path.join(tmp_path, "khp", "model.json"))  # Not made up.
 
 
 def test_best_validation_checkpoint_is_kept_and_used(tmp_path):

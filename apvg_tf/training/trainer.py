@@ -173,11 +173,13 @@ def check_settings_match(model, stage, workdir):
     built = model_settings(model)
     differ = sorted(k for k in trained.keys() | built.keys() if trained.get(k) != built.get(k))
     if differ:
+      hint = (" The arm path's points follow the dataset's instrument." if "arm_points" in differ
+              else "")
       raise InputError(
           f"the {stage} model in {workdir!r} was trained with other settings than this config "
           f"gives: " + ", ".join(f"{k}={trained.get(k)} (this config: {built.get(k)})"
                                  for k in differ[:4]) +
-          f". Use the config and overrides the run was trained with (listed in {saved}).")
+          f". Use the config and overrides the run was trained with (listed in {saved})." + hint)
 
 
 def check_model_matches(path, model, stage, workdir):
@@ -297,12 +299,18 @@ def train_stage(config, workdir, stage):
     best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "best"),
                                               max_to_keep=1)
     latest = tf.train.latest_checkpoint(os.path.join(directory, "checkpoints"))
-    if latest:  # (A mismatch of variables alone fails assert_existing_objects_matched.)
+    recorded = os.path.exists(os.path.join(directory, MODEL_SETTINGS))
+    if latest and (recorded or multi_worker):
+      # A run records its settings when it starts; variables alone are compared only for
+      # runs of earlier versions (their check writes a checkpoint, which a multi-worker
+      # strategy's collective saving would not expect).
       check_settings_match(task.model, stage, workdir)
+    elif latest:
+      check_model_matches(latest, task.model, stage, workdir)
     status = checkpoint.restore(latest)
   if latest:
     status.assert_existing_objects_matched()
-  if chief:
+  elif chief:  # Only a new run records its settings: a resumed one was checked against them.
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, MODEL_SETTINGS), "w") as f:
       json.dump(model_settings(task.model), f, indent=1)
