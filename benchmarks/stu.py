@@ -67,6 +67,7 @@ def main(argv):
 
     generator = performance_generator.PerformanceGenerator(
         stu=stu, keypoint_predictor=keypoint_predictor.keypoint_predictor_from_config(
+            # The instrument only picks the arm path's points, not its cost.
             config.khp, np.full((67, 2), 0.5), instrument="cello"),
         coarse_video_generator=coarse_video_generator.coarse_video_generator_from_config(
             cvg_config, resolution),

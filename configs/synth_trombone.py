@@ -19,5 +19,5 @@ def get_config():
   # pitch, which a short window hears; the cellist's longer windows are for the bow.
   config.khp.batch_size = 0
   config.khp.window_frames = 0
-  config.khp.lookahead_frames = 0  # Measured without one (README); the slide needs none.
+  config.khp.lookahead_frames = 0  # Measured without one (README, the trombone's results).
   return config

@@ -13,7 +13,7 @@ music from the same 10 minutes"; tests/test_synth.py checks it): transposing a p
 about 0.08) and no point outside the left arm by more than 0.008, while the stopping arm moves
 by 0.03-0.06. So the shifted windows train the bow and the body on music the model has not
 heard, and the left arm's loss is masked for them (`pitch_arms`: the arms that follow the
-pitch on each instrument).
+pitch on each instrument), or, with the KP's arm path, that path hears the untransposed ones.
 
 Tempo (`time_stretch`). The music and the motion of a window are played faster or slower
 together: output frame t shows source time t * rate, its keypoints interpolated between the

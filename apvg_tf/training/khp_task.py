@@ -148,15 +148,14 @@ class KHPTask:
       semitones = tf.where(shifted, tf.where(draw[:, 2] < 0.5, -size, size), 0)
       if self.khp.pitch_arm_units:  # The arm path hears every window as it was.
         batch["arm_audio"] = batch["audio"]
+      else:
+        # The masked arms learn from the unshifted examples only; weighting those by
+        # 1 / (1 - p) keeps their share of the loss.
+        batch["keypoints"] = augment.mask_pitch_arms(
+            batch["keypoints"], shifted, self.manifest["instrument"],
+            kept_weight=1.0 / max(1.0 - self.khp.pitch_shift_probability, 1e-3))
       batch["audio"] = augment.pitch_shift(batch["audio"], semitones, self.manifest["cqt_mean"],
                                            self.manifest["cqt_std"])
-      if self.khp.pitch_arm_units:
-        return batch
-      # The masked arms learn from the unshifted examples only; weighting those by 1 / (1 - p)
-      # keeps their share of the loss.
-      batch["keypoints"] = augment.mask_pitch_arms(
-          batch["keypoints"], shifted, self.manifest["instrument"],
-          kept_weight=1.0 / max(1.0 - self.khp.pitch_shift_probability, 1e-3))
     return batch
 
   def scored_frames(self, batch):
