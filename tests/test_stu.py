@@ -46,6 +46,22 @@ def test_untrained_stu_returns_the_coarse_frame():
                              atol=1e-5)
 
 
+@pytest.mark.parametrize("initializer", ["zeros", "glorot_uniform"])
+def test_untrained_gcn_block_adds_nothing_with_the_config_initializer(initializer):
+  # stu.gcn_output_initializer="zeros" (the config): the block starts as the identity on
+  # the bottleneck; with random weights it adds noise at the skeleton's cells.
+  model = _stu(gcn_output_initializer=initializer)
+  model(_inputs())
+  gcn = model.get_layer("keypoint_gcn")
+  feature_map = tf.random.stateless_uniform([2, model.map_size, model.map_size,
+                                             model.gru_filters], seed=(0, 1))
+  keypoints = tf.constant(_inputs()["keypoints"][:, 0])
+  added = np.abs((gcn(feature_map, keypoints[..., :2], keypoints[..., 2]) -
+                  feature_map).numpy()).max()
+  assert (added == 0) == (initializer == "zeros")
+  assert model.get_config()["gcn_output_initializer"] == initializer
+
+
 @pytest.mark.parametrize("switches", [
     {}, {"use_gru": False}, {"use_gcn": False}, {"use_gru": False, "use_gcn": False},
     {"use_coarse": False}, {"use_heatmap": False},
@@ -277,6 +293,32 @@ def test_evaluate_only_the_stages_asked_for(trained_all):
   assert set(result["stages"]) == {"stu"} and "khp_step" not in result
   with pytest.raises(InputError, match="no nonexistent checkpoint"):
     evaluate_lib.evaluate(config, workdir, stages=["nonexistent"])
+
+
+def test_restore_ignores_the_gcn_initializer_but_not_the_settings(trained_all):
+  # The initializer only sets weights that the checkpoint replaces: a run restores under
+  # either value, whether its model.json records one (this version) or none (earlier ones).
+  workdir, config, _ = trained_all
+  config = config.copy_and_resolve_references()
+  path = os.path.join(workdir, "stu", trainer.MODEL_SETTINGS)
+  with open(path) as f:
+    original = f.read()
+  try:
+    for initializer, recorded in (("glorot_uniform", None), ("zeros", "glorot_uniform")):
+      saved = {k: v for k, v in json.loads(original).items() if k != "gcn_output_initializer"}
+      if recorded:
+        saved["gcn_output_initializer"] = recorded
+      with open(path, "w") as f:
+        json.dump(saved, f)
+      config.stu.gcn_output_initializer = initializer
+      task, _ = trainer.restore(config, workdir, "stu")
+      assert task.model.get_config()["gcn_output_initializer"] == initializer
+    config.stu.gru_kernel += 2  # A setting: still one clear error.
+    with pytest.raises(InputError, match=r"gru_kernel=\d \(this config: \d\)"):
+      trainer.restore(config, workdir, "stu")
+  finally:
+    with open(path, "w") as f:
+      f.write(original)
 
 
 def test_stu_without_earlier_stages_says_what_to_train(dataset, tmp_path):

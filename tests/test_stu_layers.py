@@ -337,6 +337,26 @@ class KeypointGCNTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(run(feature_map, keypoints, confidences),
                           layer(feature_map, keypoints, confidences), atol=1e-5)
 
+  def test_zero_output_initializer_starts_as_identity_and_learns(self):
+    # The STU's setting: the block adds nothing until trained, yet its last kernel gets a
+    # gradient, so it does learn (the hidden kernels stay random and get theirs once it moves).
+    rng = np.random.default_rng(10)
+    layer = gcn_block.KeypointGCN(num_layers=2, output_initializer="zeros", bones=SMALL_BONES,
+                                  num_keypoints=SMALL_P)
+    feature_map, keypoints = _small_inputs(rng)
+    feature_map = tf.constant(feature_map, tf.float32)
+    target = tf.constant(rng.standard_normal(feature_map.shape), tf.float32)
+    with tf.GradientTape() as tape:
+      out = layer(feature_map, np.float32(keypoints))
+      loss = tf.reduce_sum(out * target)
+    self.assertAllEqual(out, feature_map)
+    kernels = [v for v in layer.trainable_variables if v.name.endswith("kernel:0")]
+    self.assertLen(kernels, 2)
+    self.assertGreater(float(tf.reduce_max(tf.abs(kernels[0]))), 0)  # Hidden: random.
+    self.assertAllEqual(kernels[1], tf.zeros_like(kernels[1]))
+    gradients = dict(zip([v.name for v in kernels], tape.gradient(loss, kernels)))
+    self.assertGreater(float(tf.reduce_max(tf.abs(gradients[kernels[1].name]))), 1e-3)
+
   def test_rejects_bad_configuration(self):
     with self.assertRaisesRegex(ValueError, "outside 0..2"):
       gcn_block.KeypointGCN(bones=((0, 3),), num_keypoints=3)
@@ -374,7 +394,10 @@ class SerializationTest(tf.test.TestCase, parameterized.TestCase):
       ("conv_gru_cell", lambda: conv_gru.ConvGRUCell(filters=3, kernel_size=5,
                                                      bias_initializer="ones", name="cell")),
       ("conv_gru", lambda: conv_gru.ConvGRU(filters=3, kernel_size=1, name="gru")),
-      ("keypoint_gcn", _gcn))
+      ("keypoint_gcn", _gcn),
+      ("keypoint_gcn_zero_output", lambda: gcn_block.KeypointGCN(
+          num_layers=2, output_initializer="zeros", bones=SMALL_BONES,
+          num_keypoints=SMALL_P, name="gcn")))
   def test_config_round_trip(self, make):
     rng = np.random.default_rng(7)
     layer = make()

@@ -14,7 +14,9 @@ confidences c [B, P] (0 = missing), with m_p = [c_p > 0] the node mask:
           h^0 = v,   h^{l+1} = sigma_l(A_hat h^l W_l + b_l),   A_hat = D^-1/2 (A + I) D^-1/2,
       A the 0/1 adjacency among valid nodes, D its degree plus one (the self-loop). sigma_l is
       `activation` for l < L - 1 and the identity for the last layer, which has C units so
-      that it can be added to F; hidden layers have `units` (default C).
+      that it can be added to F; hidden layers have `units` (default C). With
+      `output_initializer="zeros"` W_{L-1} starts at zero, so the block starts as the identity
+      (see `__init__`).
   (d) Splat.  The transpose of (a), added to F as a residual; masked nodes write nothing:
           F'[j, i, :] = F[j, i, :] + sum_p m_p T_p[j, i] h^L_p
 
@@ -98,6 +100,7 @@ class KeypointGCN(tf.keras.layers.Layer):
 
   def __init__(self, *, num_layers: int = 2, units: Optional[int] = None,
                activation="relu", use_bias: bool = True, kernel_initializer="glorot_uniform",
+               output_initializer=None,
                bones: Sequence[Tuple[int, int]] = skeleton.BONES,
                num_keypoints: int = skeleton.NUM_KEYPOINTS, **kwargs):
     """Configures the block.
@@ -109,6 +112,11 @@ class KeypointGCN(tf.keras.layers.Layer):
       activation: Keras activation of the hidden layers (the last one is linear).
       use_bias: whether each GCN layer adds a bias.
       kernel_initializer: initializer of the GCN kernels (cloned per layer).
+      output_initializer: initializer of the last layer's kernel (default:
+        `kernel_initializer`). "zeros" makes the block start as the identity: with random
+        weights the splat adds, at the skeleton's cells of an STU bottleneck, about twice the
+        features already there (the 21 points of a hand land in one or two cells), noise the
+        decoder must first learn to ignore; zero, the block adds only what it has learnt.
       bones: undirected skeleton edges as (i, j) keypoint index pairs.
       num_keypoints: P.
       **kwargs: passed to `tf.keras.layers.Layer` (name, ...).
@@ -122,6 +130,8 @@ class KeypointGCN(tf.keras.layers.Layer):
     self.activation = tf.keras.activations.get(activation)
     self.use_bias = bool(use_bias)
     self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+    self.output_initializer = tf.keras.initializers.get(
+        kernel_initializer if output_initializer is None else output_initializer)
     self.bones = tuple((int(i), int(j)) for i, j in bones)
     self.num_keypoints = int(num_keypoints)
     if self.num_layers < 1:
@@ -152,7 +162,8 @@ class KeypointGCN(tf.keras.layers.Layer):
       self.gcn_layers.append(gcn.GCNHomGraphUpdate(
           units=channels if last or self.units is None else self.units,
           activation=None if last else self.activation, use_bias=self.use_bias,
-          kernel_initializer=self.kernel_initializer, add_self_loops=True,
+          kernel_initializer=self.output_initializer if last else self.kernel_initializer,
+          add_self_loops=True,
           degree_normalization="in_out", edge_weight_feature_name=EDGE_WEIGHT,
           name=f"gcn_{index}"))
     # GCNHomGraphUpdate creates its sublayers and weights on its first call. Calling it on a
@@ -218,4 +229,5 @@ class KeypointGCN(tf.keras.layers.Layer):
             "activation": tf.keras.activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+            "output_initializer": tf.keras.initializers.serialize(self.output_initializer),
             "bones": self.bones, "num_keypoints": self.num_keypoints}

@@ -57,7 +57,7 @@ class StructuredTemporalUNet(tf.keras.Model):
 
   def __init__(self, *, resolution=128, heatmap_channels=1, canvas=None,
                encoder_channels=(32, 64, 128, 128), gru_filters=128, gru_kernel=3,
-               gcn_layers=2, audio_channels=(64, 128, 128), audio_embedding=256,
+               gcn_layers=2, gcn_output_initializer="zeros", audio_channels=(64, 128, 128), audio_embedding=256,
                audio_map_channels=32, use_coarse=True, use_heatmap=True, use_gru=True,
                use_gcn=True, use_audio=True, **kwargs):
     """Builds the STU.
@@ -72,6 +72,8 @@ class StructuredTemporalUNet(tf.keras.Model):
       gru_filters: channels of the ConvGRU state.
       gru_kernel: ConvGRU kernel size.
       gcn_layers: GCN layers of the structured block.
+      gcn_output_initializer: initializer of its last layer's kernel; "zeros" (default)
+        starts the block as the identity, as the output conv starts the STU (gcn_block.py).
       audio_channels: channels of the audio encoder's 1D convs.
       audio_embedding: size of its output.
       audio_map_channels: the audio feature becomes an s x s x this map.
@@ -88,6 +90,7 @@ class StructuredTemporalUNet(tf.keras.Model):
     self.encoder_channels = tuple(int(c) for c in encoder_channels)
     self.gru_filters, self.gru_kernel = int(gru_filters), int(gru_kernel)
     self.gcn_layers = int(gcn_layers)
+    self.gcn_output_initializer = gcn_output_initializer
     self.audio_channels, self.audio_embedding = tuple(audio_channels), int(audio_embedding)
     self.audio_map_channels = int(audio_map_channels)
     self.use_coarse, self.use_heatmap = bool(use_coarse), bool(use_heatmap)
@@ -120,7 +123,9 @@ class StructuredTemporalUNet(tf.keras.Model):
     else:
       self.no_gru = conv(bottleneck, self.gru_kernel, 1, "no_gru")
     if self.use_gcn:
-      self.gcn = KeypointGCN(num_layers=self.gcn_layers, name="keypoint_gcn")
+      self.gcn = KeypointGCN(num_layers=self.gcn_layers,
+                             output_initializer=self.gcn_output_initializer,
+                             name="keypoint_gcn")
     if self.use_audio:
       self.audio_encoder = MotionEncoder(channels=self.audio_channels,
                                          embedding=self.audio_embedding, name="audio_encoder")
@@ -201,6 +206,7 @@ class StructuredTemporalUNet(tf.keras.Model):
             "canvas": tf.sigmoid(self.canvas).numpy().tolist(),
             "encoder_channels": self.encoder_channels, "gru_filters": self.gru_filters,
             "gru_kernel": self.gru_kernel, "gcn_layers": self.gcn_layers,
+            "gcn_output_initializer": self.gcn_output_initializer,
             "audio_channels": self.audio_channels, "audio_embedding": self.audio_embedding,
             "audio_map_channels": self.audio_map_channels, "use_coarse": self.use_coarse,
             "use_heatmap": self.use_heatmap, "use_gru": self.use_gru, "use_gcn": self.use_gcn,
@@ -218,6 +224,7 @@ def structured_temporal_unet_from_config(stu_config, resolution, heatmap_channel
       resolution=resolution, heatmap_channels=heatmap_channels, canvas=canvas,
       encoder_channels=stu_config.encoder_channels, gru_filters=stu_config.gru_filters,
       gru_kernel=stu_config.gru_kernel, gcn_layers=stu_config.gcn_layers,
+      gcn_output_initializer=stu_config.gcn_output_initializer,
       audio_channels=stu_config.audio_channels, audio_embedding=stu_config.audio_embedding,
       audio_map_channels=stu_config.audio_map_channels, use_coarse=stu_config.use_coarse,
       use_heatmap=stu_config.use_heatmap, use_gru=stu_config.use_gru,

@@ -152,9 +152,10 @@ def restore(config, workdir, stage, strategy=None):
 
 
 MODEL_SETTINGS = "model.json"  # <workdir>/<stage>/model.json: the settings it was built with.
-# get_config values that come from the data or the machine, or that only training reads.
+# get_config values that come from the data or the machine, or that only training reads (an
+# initializer only sets the weights a checkpoint then replaces).
 _NOT_SETTINGS = ("mean_pose", "first_frame", "canvas", "vgg_weights_path", "name", "dropout",
-                 "input_noise")
+                 "input_noise", "gcn_output_initializer")
 
 
 def model_settings(model):
@@ -168,8 +169,8 @@ def check_settings_match(model, stage, workdir):
   gives (e.g. the KP's lookahead, which no variable holds); runs without a record pass."""
   saved = os.path.join(stage_dir(workdir, stage), MODEL_SETTINGS)
   if os.path.exists(saved):  # Runs of earlier versions have none.
-    with open(saved) as f:
-      trained = json.load(f)
+    with open(saved) as f:  # Keys added to _NOT_SETTINGS since the run was trained drop out.
+      trained = {k: v for k, v in json.load(f).items() if k not in _NOT_SETTINGS}
     built = model_settings(model)
     differ = sorted(k for k in trained.keys() | built.keys() if trained.get(k) != built.get(k))
     if differ:
