@@ -47,9 +47,9 @@ def test_untrained_stu_returns_the_coarse_frame():
 
 
 @pytest.mark.parametrize("initializer", ["zeros", "glorot_uniform"])
-def test_untrained_gcn_block_adds_nothing_with_the_config_initializer(initializer):
-  # stu.gcn_output_initializer="zeros" (the config): the block starts as the identity on
-  # the bottleneck; with random weights it adds noise at the skeleton's cells.
+def test_gcn_output_initializer_zeros_starts_the_block_as_the_identity(initializer):
+  # stu.gcn_output_initializer="zeros": the block starts as the identity on the bottleneck;
+  # with random weights (the default) it adds noise at the skeleton's cells.
   model = _stu(gcn_output_initializer=initializer)
   model(_inputs())
   gcn = model.get_layer("keypoint_gcn")

@@ -57,7 +57,7 @@ class StructuredTemporalUNet(tf.keras.Model):
 
   def __init__(self, *, resolution=128, heatmap_channels=1, canvas=None,
                encoder_channels=(32, 64, 128, 128), gru_filters=128, gru_kernel=3,
-               gcn_layers=2, gcn_output_initializer="zeros", audio_channels=(64, 128, 128), audio_embedding=256,
+               gcn_layers=2, gcn_output_initializer="glorot_uniform", audio_channels=(64, 128, 128), audio_embedding=256,
                audio_map_channels=32, use_coarse=True, use_heatmap=True, use_gru=True,
                use_gcn=True, use_audio=True, **kwargs):
     """Builds the STU.
@@ -72,8 +72,8 @@ class StructuredTemporalUNet(tf.keras.Model):
       gru_filters: channels of the ConvGRU state.
       gru_kernel: ConvGRU kernel size.
       gcn_layers: GCN layers of the structured block.
-      gcn_output_initializer: initializer of its last layer's kernel; "zeros" (default)
-        starts the block as the identity, as the output conv starts the STU (gcn_block.py).
+      gcn_output_initializer: initializer of its last layer's kernel; "zeros" starts the
+        block as the identity, as the output conv starts the STU (gcn_block.py).
       audio_channels: channels of the audio encoder's 1D convs.
       audio_embedding: size of its output.
       audio_map_channels: the audio feature becomes an s x s x this map.
