@@ -57,9 +57,10 @@ class StructuredTemporalUNet(tf.keras.Model):
 
   def __init__(self, *, resolution=128, heatmap_channels=1, canvas=None,
                encoder_channels=(32, 64, 128, 128), gru_filters=128, gru_kernel=3,
-               gcn_layers=2, gcn_output_initializer="glorot_uniform", audio_channels=(64, 128, 128), audio_embedding=256,
-               audio_map_channels=32, use_coarse=True, use_heatmap=True, use_gru=True,
-               use_gcn=True, use_audio=True, **kwargs):
+               gcn_layers=2, gcn_output_initializer="glorot_uniform",
+               audio_channels=(64, 128, 128), audio_embedding=256, audio_map_channels=32,
+               use_coarse=True, use_heatmap=True, use_gru=True, use_gcn=True, use_audio=True,
+               **kwargs):
     """Builds the STU.
 
     Args:
