@@ -45,7 +45,7 @@ def load_tables(paths):
     try:
       with open(path) as f:
         tables.append(json.load(f)["rows"])
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:  # TypeError: JSON not an object.
       raise SystemExit(f"{path!r} is not a readable table1.json (written by "
                        f"experiments/table1_stu.py): {e}") from e
   return tables

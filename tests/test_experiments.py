@@ -75,3 +75,6 @@ def test_seed_table_refuses_a_file_that_is_not_a_table(tmp_path):
     seed_table.load_tables([str(path)])
   with pytest.raises(SystemExit, match="not a readable table1.json"):
     seed_table.load_tables([str(tmp_path / "missing.json")])
+  path.write_text("[1, 2]")
+  with pytest.raises(SystemExit, match="not a readable table1.json"):
+    seed_table.load_tables([str(path)])
