@@ -26,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from experiments import common  # pylint: disable=g-import-not-at-top
+
 _TABLES = flags.DEFINE_list("tables", None, "table1.json files, one per seed.", required=True)
 _REFERENCE = flags.DEFINE_string("reference", "full", "The variant the gaps are taken to.")
 _OUT = flags.DEFINE_string("out", None, "Where to write the JSON (default: none).")
@@ -92,20 +94,21 @@ def summarise(tables, reference="full"):
 
 
 def markdown(summary, metric):
-  """One metric's Markdown table: variant | mean | std | n | gap | better."""
+  """One metric's Markdown table: variant | mean | std | seeds | gap | better."""
   digits = 5 if metric == "flicker" else 4 if metric == "ssim" else 3
-  lines = [f"| {metric} | mean | std | seeds | gap to reference | better than reference |",
-           "|---|---|---|---|---|---|"]
+  rows = []
   for variant in summary.values():
     cell = variant.get(metric)
-    if cell is None:
-      continue
-    std = "" if cell["std"] is None else f"{cell['std']:.{digits}f}"
-    gap = "" if cell["gap"] is None else f"{cell['gap']:+.{digits}f}"
-    better = "" if cell["better"] is None else f"{cell['better']} of {cell['paired']}"
-    lines.append(f"| {variant['name']} | {cell['mean']:.{digits}f} | {std} | {cell['n']} | "
-                 f"{gap} | {better} |")
-  return "\n".join(lines)
+    if cell is not None:
+      rows.append((variant["name"], {
+          "mean": f"{cell['mean']:.{digits}f}",
+          "std": None if cell["std"] is None else f"{cell['std']:.{digits}f}",
+          "seeds": cell["n"],
+          "gap to reference": None if cell["gap"] is None else f"{cell['gap']:+.{digits}f}",
+          "better than reference": (None if cell["better"] is None else
+                                    f"{cell['better']} of {cell['paired']}")}))
+  return f"{metric}\n" + common.markdown_table(
+      rows, ("mean", "std", "seeds", "gap to reference", "better than reference"))
 
 
 def main(argv):
