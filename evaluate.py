@@ -3,7 +3,7 @@
   python evaluate.py --config=configs/default.py --workdir=runs/cello [--split=test]
       [--stages=khp,cvg,stu] [--config.sync.evaluator_workdir=EVAL]
 
-With a trained cross-modal evaluator (--config.stage=sync) in EVAL, the KHP metrics include
+With a trained sync evaluator (--config.stage=sync) in EVAL, the KHP metrics include
 sync_score and motion_fd; on the evaluator's own work directory, its held-out retrieval.
 """
 
@@ -12,7 +12,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from apvg_tf import cli
-from apvg_tf.evaluation import evaluate as evaluate_lib
+from apvg_tf.evaluation import evaluate_run
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                           lock_config=True)
@@ -24,7 +24,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   del argv
-  evaluate_lib.evaluate(_CONFIG.value, _WORKDIR.value, _SPLIT.value, _STAGES.value)
+  evaluate_run.evaluate_run(_CONFIG.value, _WORKDIR.value, _SPLIT.value, _STAGES.value)
 
 
 if __name__ == "__main__":

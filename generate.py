@@ -11,7 +11,7 @@ SavedModel folder or a model.onnx file (export.py). Writes an H.264 mp4 with the
 import apvg_tf  # noqa: F401  pylint: disable=unused-import  (selects Keras 2 first)
 from absl import flags
 
-from apvg_tf import audio, cli, generation, instruments
+from apvg_tf import audio, cli, generation, instruments, runtime
 from apvg_tf.errors import InputError
 
 _MODEL = flags.DEFINE_string("model", "saved_models/demo_cello",
@@ -23,19 +23,23 @@ _INSTRUMENT = flags.DEFINE_string(
     "(default: the model's).")
 _KEYPOINTS = flags.DEFINE_string("keypoints_json", None, "Also write the keypoint track here.")
 _SKELETON = flags.DEFINE_string("skeleton_video", None, "Also write a skeleton video here.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the coarse video's noise.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the coarse video's noise (an integer >= 0).")
 flags.mark_flags_as_required(["audio", "out"])
 
 
 def main(argv):
   del argv
+  # Checked here rather than with lower_bound=0, whose absl usage error exits with 1; and
+  # before the audio and the model load, where NumPy would only refuse it (a traceback).
+  if _SEED.value < 0:
+    raise InputError(f"--seed={_SEED.value}: the seed must be an integer >= 0")
   if not _OUT.value.lower().endswith(".mp4"):
     raise InputError(f"--out={_OUT.value!r}: the output must be an .mp4 file")
   for path in (_OUT.value, _KEYPOINTS.value, _SKELETON.value):
     generation.check_output_folder(path)
   # The music first: a bad file is reported before the model takes seconds to load.
   waveform = audio.load_waveform(_AUDIO.value)
-  runner = generation.load_runner(_MODEL.value)
+  runner = runtime.load_runner(_MODEL.value)
   trained_on = runner.metadata.get("instrument")
   if _INSTRUMENT.value:
     wanted = instruments.check(_INSTRUMENT.value)

@@ -2,7 +2,7 @@
 
   python train.py --config=configs/default.py --workdir=runs/cello --config.stage=khp
 
-Stages: khp, cvg, stu, all (the three in order), sync (the motion prior's cross-modal
+Stages: khp, cvg, stu, all (the three in order), sync (the motion prior's sync
 evaluator, in a work directory of its own).
 """
 

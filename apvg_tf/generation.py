@@ -4,8 +4,8 @@ The song is decoded once (float32 mono at 44.1 kHz: 10 MB per minute); everythin
 runs chunk by chunk of `chunk_frames` video frames, so memory does not grow with the song:
   CQT columns the chunk's windows need (the CQT layer on the waveform slice plus its context,
   exact: see `audio.CQT`) -> windows (`audio.frame_windows_tf`, the one framing) -> the
-  model's `step` with the recurrent state carried -> frames piped to ffmpeg (and keypoints
-  written to the JSON track as they come).
+  model's `step` with the recurrent state carried (`apvg_tf.streaming`, the one loop) ->
+  frames piped to ffmpeg (and keypoints written to the JSON track as they come).
 The music is muxed in at the end, and the mp4 is renamed into place only when complete.
 Freed heap memory is handed back to the system after every chunk (`release_free_memory`):
 without that, glibc's allocator kept the chunks' freed tensors and the resident size crept up
@@ -19,10 +19,11 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import tqdm
 
-from apvg_tf import audio, skeleton, video_io
+from apvg_tf import audio, skeleton, streaming, video_io
 from apvg_tf.errors import InputError
-from apvg_tf.serving import NEXT, read_metadata, to_uint8
+from apvg_tf.export_format import to_uint8
 
 
 def check_output_folder(path):
@@ -125,48 +126,12 @@ class StreamingCQT:
     return self._columns(piece).numpy()[context_columns:context_columns + last - first]
 
 
-class SavedModelRunner:
-  """`step` of an exported SavedModel, with NumPy in and out."""
-
-  def __init__(self, model_dir):
-    self.metadata = read_metadata(model_dir)
-    try:
-      self.module = tf.saved_model.load(model_dir)
-    except (OSError, ValueError, tf.errors.OpError) as e:
-      raise InputError(f"{model_dir!r} has no loadable SavedModel ({type(e).__name__}); "
-                       "export it again with export.py") from e
-    self.state_names = self.metadata["state_names"]
-
-  def initial_state(self):
-    state = self.module.signatures["initial_state"]()
-    return {k: state[k].numpy() for k in self.state_names}
-
-  def step(self, windows, noise, state):
-    # The serving signature (what TensorFlow Serving calls), so this path is the deployed one.
-    out = self.module.signatures["step"](windows=tf.constant(windows), noise=tf.constant(noise),
-                                         **{k: tf.constant(v) for k, v in state.items()})
-    return ({k: out[k].numpy() for k in ("frames", "keypoints") if k in out},
-            {k: out[NEXT + k].numpy() for k in self.state_names})
-
-
-def load_runner(model):
-  """A runner for an exported model folder (SavedModel) or `.onnx` file.
-
-  Raises:
-    InputError: if `model` is neither.
-  """
-  if str(model).endswith(".onnx"):
-    from apvg_tf import onnx_export  # pylint: disable=g-import-not-at-top
-    return onnx_export.OnnxRunner(model)
-  return SavedModelRunner(model)
-
-
 def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
                    skeleton_video=None, progress=True):
   """Generates the performance video of a waveform.
 
   Args:
-    runner: from `load_runner`.
+    runner: from `runtime.load_runner`.
     waveform: float32 [N] mono at 44.1 kHz.
     out_path: the mp4 to write (H.264 with the music as AAC).
     seed: seed of the coarse video's noise.
@@ -192,30 +157,30 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
   # Columns outside the song: the raw CQT mean normalises to zero, training's padding (an
   # export older than this field pads with raw zeros).
   pad = meta.get("cqt_mean")
-  lookahead = int(meta.get("lookahead_frames", 0))
   half = audio.WINDOW_COLUMNS // 2
+
+  def windows(first, last):
+    """The windows of positions first .. last - 1, from the columns they need."""
+    heard = np.arange(first, last)
+    centers = audio.window_centers(heard, fps)
+    low, high = max(int(centers[0]) - half, 0), int(centers[-1]) + half + 1
+    return audio.frame_windows_tf(cqt.columns(low, high), fps, heard, column_offset=low,
+                                  total_columns=cqt.total_columns, pad_value=pad).numpy()
+
   rng = np.random.default_rng(seed)
-  state = runner.initial_state()
+  noise = lambda first, last: rng.standard_normal(
+      (last - first, meta["z_dim"])).astype(np.float32)
   track = None  # KeypointsJson, opened at the first keypoints (a model may have none).
   writers = [video_io.VideoWriter(out_path, fps)]
   if skeleton_video:
     writers.append(video_io.VideoWriter(skeleton_video, fps))
-  bar = None
-  if progress:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    bar = tqdm(total=num_frames, unit="frame", desc="generating")
+  bar = tqdm.tqdm(total=num_frames, unit="frame", desc="generating") if progress else None
+  chunks = streaming.stream(lambda w, n, state, k: runner.step(w, n, state),
+                            runner.initial_state(), windows, num_frames,
+                            lookahead=int(meta.get("lookahead_frames", 0)),
+                            chunk_frames=chunk, noise=noise)
   try:
-    for start in range(0, num_frames, chunk):
-      frames_idx = np.arange(start, min(start + chunk, num_frames))
-      # The chunk's windows and the KP's lookahead, heard again with the next chunk.
-      heard = np.arange(start, frames_idx[-1] + 1 + lookahead)
-      centers = audio.window_centers(heard, fps)
-      first, last = int(centers[0]) - half, int(centers[-1]) + half + 1
-      columns = cqt.columns(max(first, 0), last)
-      windows = audio.frame_windows_tf(columns, fps, heard, column_offset=max(first, 0),
-                                       total_columns=cqt.total_columns, pad_value=pad).numpy()
-      noise = rng.standard_normal((1, len(frames_idx), meta["z_dim"])).astype(np.float32)
-      outputs, state = runner.step(windows[None], noise, state)
+    for _, outputs, _ in chunks:
       writers[0].write(to_uint8(outputs["frames"][0]))
       if "keypoints" in outputs:
         if keypoints_json:
@@ -226,11 +191,11 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
           blank = np.full((res, res, 3), 24, np.uint8)
           writers[1].write(np.stack([skeleton.draw_skeleton(blank, k)
                                      for k in outputs["keypoints"][0]]))
-      # This chunk's arrays go first, so that their memory is free when it is handed back.
-      del columns, windows, noise, outputs
+      done = len(outputs["frames"][0])
+      del outputs  # So that its memory is free when it is handed back.
       release_free_memory()
       if bar is not None:
-        bar.update(len(frames_idx))
+        bar.update(done)
     for writer in writers:
       writer.add_audio(waveform)
       writer.close()

@@ -22,6 +22,11 @@ from apvg_tf import skeleton
 PART_ORDER = ("body", "left_hand", "right_hand")
 
 
+def num_channels(parts):
+  """Channels of the heatmaps: one per part of PART_ORDER with `parts`, else one."""
+  return len(PART_ORDER) if parts else 1
+
+
 def _tents(coords, size, radius):
   """Separable tent weights along one axis: [..., P] normalised -> [..., P, size]."""
   pixel = coords * size - 0.5

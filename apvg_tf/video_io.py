@@ -23,9 +23,18 @@ _AUDIO_BLOCK = 1 << 20  # Samples written to the soundtrack at a time.
 
 
 def ffmpeg_exe():
-  """Path of the ffmpeg binary shipped with the imageio-ffmpeg wheel."""
-  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
-  return imageio_ffmpeg.get_ffmpeg_exe()
+  """Path of the ffmpeg binary shipped with the imageio-ffmpeg wheel (the one lookup).
+
+  Raises:
+    InputError: if there is none (the wheel missing, or no binary for this platform).
+  """
+  try:
+    import imageio_ffmpeg  # pylint: disable=g-import-not-at-top  (only where ffmpeg runs)
+    return imageio_ffmpeg.get_ffmpeg_exe()
+  except Exception as e:  # pylint: disable=broad-except  (ImportError, RuntimeError, ...)
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise InputError(f"ffmpeg was not found ({first}); install the imageio-ffmpeg wheel "
+                     "(pip install imageio-ffmpeg), or convert the audio to WAV") from None
 
 
 def _rate(fps):

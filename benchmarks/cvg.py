@@ -20,10 +20,8 @@ import apvg_tf  # noqa: F401  pylint: disable=g-bad-import-order,unused-import
 from absl import app, flags
 from ml_collections import config_flags
 import numpy as np
-import tensorflow as tf
 
-from apvg_tf import data
-from apvg_tf.evaluation import cvg_eval
+from apvg_tf import data, streaming
 from apvg_tf.models import coarse_video_generator
 from apvg_tf.training import cvg_task
 from benchmarks import common
@@ -40,10 +38,10 @@ OVERRIDES_256 = common.CVG_OVERRIDES_256
 def inference_frames_per_second(cvg_config, resolution, chunk_frames, num_frames):
   model = coarse_video_generator.coarse_video_generator_from_config(cvg_config, resolution)
   windows = np.random.default_rng(0).standard_normal((num_frames, 84, 87)).astype(np.float32)
-  step = cvg_eval.make_step(model)
-  cvg_eval.generate_clip(model, windows[:chunk_frames], chunk_frames, step=step)  # Trace.
+  step = streaming.coarse_step(model)
+  streaming.generate_coarse(model, windows[:chunk_frames], chunk_frames, step=step)  # Trace.
   start = time.perf_counter()
-  cvg_eval.generate_clip(model, windows, chunk_frames, step=step)
+  streaming.generate_coarse(model, windows, chunk_frames, step=step)
   return num_frames / (time.perf_counter() - start)
 
 

@@ -8,7 +8,7 @@ framing, the model's step, H.264 encoding (apvg_tf.generation.generate_video), o
 `--seconds` of music for each runtime:
   tf           the in-memory models (tf.function of PerformanceGenerator.step): the trained
                run of --config and --workdir, else rebuilt from the export's own config
-               and variables (serving.module_from_export)
+               and variables (serving_module.module_from_export)
   saved_model  the exported SavedModel's `step` signature
   onnx         model.onnx beside it, in ONNX Runtime (CPU)
 Peak memory: generate.py on 1 and 10 minutes of music in a fresh process each, with the
@@ -25,12 +25,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import apvg_tf  # noqa: F401  pylint: disable=g-bad-import-order,unused-import
 from absl import app, flags
+from ml_collections import config_flags
 import numpy as np
 import soundfile
 import tensorflow as tf
 
-from apvg_tf import generation, serving
+from apvg_tf import data, export_format, generation, runtime, serving_module
+from apvg_tf.training import stages
 from benchmarks import common
+from configs import default
 
 _OUT = flags.DEFINE_string("out", "outputs/benchmarks", "Folder for the JSON results.")
 _MODEL = flags.DEFINE_string("model", "saved_models/demo_cello", "Exported model folder.")
@@ -46,17 +49,14 @@ class _InMemoryRunner:
 
   def __init__(self, metadata, config_path=None, workdir=None, model_dir=None):
     if workdir:
-      from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-      from apvg_tf import data  # pylint: disable=g-import-not-at-top
-      from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
       config = config_flags.config_flags._LoadConfigModule(  # pylint: disable=protected-access
           "config", config_path).get_config()
-      task, _ = trainer.restore(config, workdir, "stu")
-      self.module = serving.ServingModule(task.generator(),
-                                          data.load_manifest(config.dataset_dir),
-                                          chunk_frames=metadata["chunk_frames"])
-    else:
-      self.module = serving.module_from_export(model_dir)
+      task, _ = stages.restore(config, workdir, "stu")
+      self.module = serving_module.ServingModule(task.generator(),
+                                                 data.load_manifest(config.dataset_dir),
+                                                 chunk_frames=metadata["chunk_frames"])
+    else:  # The export alone: no dataset, no training code.
+      self.module = serving_module.module_from_export(model_dir, default.get_config())
     self.metadata = metadata
     self.state_names = self.module.state_names
 
@@ -68,7 +68,7 @@ class _InMemoryRunner:
     out = self.module.step(tf.constant(windows), tf.constant(noise),
                            *[tf.constant(state[k]) for k in self.state_names])
     return ({k: out[k].numpy() for k in ("frames", "keypoints") if k in out},
-            {k: out[serving.NEXT + k].numpy() for k in self.state_names})
+            {k: out[export_format.NEXT + k].numpy() for k in self.state_names})
 
 
 def _music(seconds, seed=0):
@@ -127,13 +127,13 @@ def _peak_memory_mb(model, minutes, folder):
 
 def main(argv):
   del argv
-  meta = serving.read_metadata(_MODEL.value)
+  meta = export_format.read_metadata(_MODEL.value)
   runners = {}
   runners["tf"] = _InMemoryRunner(meta, _CONFIG.value, _WORKDIR.value, _MODEL.value)
-  runners["saved_model"] = generation.load_runner(_MODEL.value)
+  runners["saved_model"] = runtime.load_runner(_MODEL.value)
   onnx_path = os.path.join(_MODEL.value, "model.onnx")
   if os.path.isfile(onnx_path):
-    runners["onnx"] = generation.load_runner(onnx_path)
+    runners["onnx"] = runtime.load_runner(onnx_path)
   rows = []
   with tempfile.TemporaryDirectory() as folder:
     speeds = {}

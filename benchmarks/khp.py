@@ -17,11 +17,9 @@ import apvg_tf  # noqa: F401  pylint: disable=g-bad-import-order,unused-import
 from absl import app, flags
 from ml_collections import config_flags
 import numpy as np
-import tensorflow as tf
 
-from apvg_tf import data
-from apvg_tf.evaluation import khp_eval
-from apvg_tf.training import khp_task, trainer
+from apvg_tf import data, streaming
+from apvg_tf.training import khp_task, stages
 from benchmarks import common
 from tests.conftest import write_random_dataset
 
@@ -32,7 +30,7 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed training steps.")
 
 def main(argv):
   del argv
-  config = trainer.stage_config(_CONFIG.value, "khp")  # The KP's own batch and windows.
+  config = stages.stage_config(_CONFIG.value, "khp")  # The KP's own batch and windows.
   with tempfile.TemporaryDirectory() as tmp:
     path = write_random_dataset(os.path.join(tmp, "d"), splits=("train",) * 2, seconds=20.0,
                                 resolution=32)
@@ -41,10 +39,10 @@ def main(argv):
     steps_per_second = common.train_steps_per_second(task, path, config, _STEPS.value,
                                                      warmup=3)
     windows = np.random.default_rng(0).standard_normal((1800, 84, 87)).astype(np.float32)
-    khp_eval.predict_clip(task.model, windows[:256], config.eval.chunk_frames)
+    streaming.predict_keypoints(task.model, windows[:256], config.eval.chunk_frames)
     start = time.perf_counter()
     # Poses drawn: with a lookahead of D frames, 1800 windows give 1800 - D of them.
-    poses = khp_eval.predict_clip(task.model, windows, config.eval.chunk_frames)
+    poses = streaming.predict_keypoints(task.model, windows, config.eval.chunk_frames)
     frames_per_second = len(poses) / (time.perf_counter() - start)
   rows = [{"measure": "kp_train", "value": steps_per_second, "unit": "steps/s",
            "detail": f"batch {config.batch_size} x {config.window_frames} frames"},

@@ -3,7 +3,7 @@
   python experiments/motion_prior_ablation.py --config=configs/synth_cello.py \
       --workdir=runs/prior_cello [--override=KEY=VALUE ...]
 
-First trains the cross-modal evaluator once (<workdir>/evaluator, training split only) and
+First trains the sync evaluator once (<workdir>/evaluator, training split only) and
 scores it on the test split, then trains and evaluates the KP with the paper's losses only,
 + adversarial, + pose perceptual, + both (resuming finished runs), every one evaluated with
 the same evaluator (sync_score, motion_fd). Prints a Markdown table and writes

@@ -21,9 +21,9 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from apvg_tf import cli, data
-from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
-from apvg_tf.training import trainer
+from apvg_tf import cli, data, metrics, streaming
+from apvg_tf.evaluation import cvg_eval
+from apvg_tf.training import stages
 from experiments import common
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
@@ -48,14 +48,14 @@ def main(argv):
   del argv
   config = _CONFIG.value
   manifest = data.load_manifest(config.dataset_dir)
-  kp = trainer.restore(config, _WORKDIR.value, "khp")[0].model
+  kp = stages.restore(config, _WORKDIR.value, "khp")[0].model
   ks = sorted(int(k) for k in _K.value)
   ref_poses, ref_ids = _train_poses(config)
   queries, real_frames = {}, {}
   for clip in data.read_clips(config.dataset_dir, _SPLIT.value):
-    windows = khp_eval.clip_windows(clip, manifest, kp.lookahead_frames)
-    pred = khp_eval.predict_clip(kp, windows, config.eval.chunk_frames)
-    real_frames[clip["clip_id"]] = cvg_eval.resize_frames(clip["frames"], config.resolution)
+    windows = data.clip_windows(clip, manifest, kp.lookahead_frames)
+    pred = streaming.predict_keypoints(kp, windows, config.eval.chunk_frames)
+    real_frames[clip["clip_id"]] = data.resize_frames(clip["frames"], config.resolution)
     for source, pose in (("pred", pred), ("real", clip["keypoints"][..., :2])):
       queries[(source, clip["clip_id"])] = pose.reshape(len(pose), -1)
   rows, result = [], {}

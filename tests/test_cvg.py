@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf import data
+from apvg_tf import data, metrics, streaming
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
-from apvg_tf.evaluation import evaluate as evaluate_lib
+from apvg_tf.evaluation import cvg_eval
+from apvg_tf.evaluation import evaluate_run
 from apvg_tf.models import coarse_video_generator
 from apvg_tf.training import cvg_task, randomness, trainer
 from configs import debug, default
@@ -75,19 +75,16 @@ def test_rollout_streams_300_frames_in_chunks_exactly():
   kernel.assign(0.1 * tf.random.normal(kernel.shape, seed=1))  # Make frames depend on inputs.
   audio = tf.random.normal([1, 300, 84, 87], seed=2)
   noise = tf.random.normal([1, 300, model.z_dim], seed=3)
-  step = cvg_eval.make_step(model)
-  h, c, frame = model.initial_state(1)
-  whole, *_ = step(audio, h, c, frame, noise)
-  assert whole.shape == (1, 300, 64, 64, 3)
-  assert np.all(np.isfinite(whole.numpy()))
-  assert 0 <= whole.numpy().min() and whole.numpy().max() <= 1
-  assert np.abs(whole[0, -1].numpy() - whole[0, 0].numpy()).max() > 0  # It does move.
-  chunks = []
-  for start in range(0, 300, 128):
-    frames, h, c, frame = step(audio[:, start:start + 128], h, c, frame,
-                               noise[:, start:start + 128])
-    chunks.append(frames)
-  np.testing.assert_allclose(tf.concat(chunks, 1).numpy(), whole.numpy(), atol=1e-5)
+  step = streaming.coarse_step(model)
+  whole = streaming.stream_all(step, tuple(model.initial_state(1)), audio[0], 300,
+                               noise=noise[0])["frames"]
+  assert whole.shape == (300, 64, 64, 3)
+  assert np.all(np.isfinite(whole))
+  assert 0 <= whole.min() and whole.max() <= 1
+  assert np.abs(whole[-1] - whole[0]).max() > 0  # It does move.
+  chunks = streaming.stream_all(step, tuple(model.initial_state(1)), audio[0], 300,
+                                noise=noise[0], chunk_frames=128)["frames"]
+  np.testing.assert_allclose(chunks, whole, atol=1e-5)
 
 
 def test_teacher_forcing_and_own_frames_are_the_two_ends_of_scheduled_sampling():
@@ -129,7 +126,7 @@ def test_one_training_step_on_debug_config(trained):
 def test_evaluate_merges_khp_and_cvg_metrics(dataset, trained):
   workdir, _ = trained
   config = _config(dataset)
-  result = evaluate_lib.evaluate(config, workdir)
+  result = evaluate_run.evaluate_run(config, workdir)
   with open(os.path.join(workdir, "metrics.json")) as f:
     assert json.load(f) == result
   assert result["khp_step"] == 1 and result["cvg_step"] == 1
@@ -143,7 +140,7 @@ def test_evaluate_merges_khp_and_cvg_metrics(dataset, trained):
 
 def test_canvas_starts_at_the_mean_training_frame(dataset):
   config = _config(dataset)
-  frames = [cvg_eval.resize_frames(clip["frames"], config.resolution)
+  frames = [data.resize_frames(clip["frames"], config.resolution)
             for clip in data.read_clips(dataset, "train")]
   expected = np.concatenate(frames).astype(np.float64).mean(0) / 255
   got = cvg_task.mean_training_frame(config, num_frames=10**6)  # Stride 1: every frame.
@@ -186,7 +183,8 @@ def test_antialiased_resize_equals_tf_image_resize(size, target):
 
 def test_previous_frame_features_are_scaled_to_the_audio_maps_range():
   # Unscaled, VGG conv3_1 has a std of about 25 on frames in [0, 1], against about 0.15 for
-  # the audio map beside it in the fusion conv, and the CVG learnt no motion (README).
+  # the audio map beside it in the fusion conv, and the CVG learnt no motion
+  # (experiments/results/cvg.md).
   frame = np.full((1, 128, 128, 3), 0.2, np.float32)
   frame[:, 30:90, 40:80] = (0.8, 0.5, 0.3)
   frame += np.random.default_rng(0).normal(0, 0.02, frame.shape).astype(np.float32)
@@ -247,9 +245,9 @@ def test_validation_score_is_minus_the_psnr_of_inference_rollouts(tmp_path):
   task = cvg_task.CVGTask(config, data.load_manifest(dataset))
   task.build(tf.keras.optimizers.Adam())
   clip = next(data.read_clips(dataset, "validation"))
-  windows = khp_eval.clip_windows(clip, task.manifest)[:40]
-  real = cvg_eval.resize_frames(clip["frames"][:40], config.resolution)
-  generated = cvg_eval.generate_clip(task.model, windows, config.eval.chunk_frames, seed=0)
+  windows = data.clip_windows(clip, task.manifest)[:40]
+  real = data.resize_frames(clip["frames"][:40], config.resolution)
+  generated = streaming.generate_coarse(task.model, windows, config.eval.chunk_frames, seed=0)
   expected = -metrics.frame_scores(generated, real)[0].mean()
   assert task.validation_score() == pytest.approx(expected, abs=1e-4)
   config.cvg.validation_frames = 0
@@ -272,10 +270,10 @@ def test_knn_mean_baseline_averages_the_nearest_training_frames(dataset):
   manifest = data.load_manifest(dataset)
   ref_windows, ref_ids = cvg_eval._train_reference(config, manifest)  # pylint: disable=protected-access
   clip = next(data.read_clips(dataset, "test", with_frames=False))
-  windows = khp_eval.clip_windows(clip, manifest)[:20]
+  windows = data.clip_windows(clip, manifest)[:20]
   ids = ref_ids[metrics.nearest_neighbour_indices(windows.reshape(20, -1), ref_windows, k=4)]
   mean, nearest, knn = cvg_eval.train_frames(config, {"c": ids})
-  train = [cvg_eval.resize_frames(c["frames"], config.resolution)
+  train = [data.resize_frames(c["frames"], config.resolution)
            for c in data.read_clips(dataset, "train")]
   np.testing.assert_allclose(mean, np.concatenate(train).astype(np.float64).mean(0))
   picked = np.stack([[train[c][f] for c, f in row] for row in ids]).astype(np.float64)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf.training import cvg_task, khp_task, stu_task, trainer
+from apvg_tf.training import cvg_task, khp_task, stu_task, stages, trainer
 from conftest import ROOT, debug_config, write_random_dataset
 
 SCRIPT = os.path.join(ROOT, "tests", "train_with_faults.py")
@@ -205,7 +205,7 @@ def test_mixed_precision_trains_every_stage_without_nan_then_evaluates_in_float3
     assert tf.keras.mixed_precision.global_policy().name == "float64"
   finally:
     tf.keras.backend.set_floatx("float32")
-  task, step = trainer.restore(config, str(tmp_path), "stu")
+  task, step = stages.restore(config, str(tmp_path), "stu")
   assert step == 3 and task.model.compute_dtype == "float32"
   generator = task.generator()
   outputs, _ = generator.step(tf.zeros([1, 2, 84, 87]), generator.initial_state(1))

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import conftest
-from apvg_tf import audio, data, skeleton
+from apvg_tf import audio, data, export_run, skeleton, video_io
 from apvg_tf.errors import InputError
 from apvg_tf.footage import dataset as footage_dataset
 from apvg_tf.footage import process, staging, videos
+from apvg_tf.training import trainer
 
 FIXTURE_VIDEO = os.path.join(conftest.FIXTURES, "urmp_vln1.mp4")
 SR = audio.SAMPLE_RATE
@@ -45,8 +46,7 @@ class FixedDetector:
 
 
 def _ffmpeg():
-  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
-  return imageio_ffmpeg.get_ffmpeg_exe()
+  return video_io.ffmpeg_exe()
 
 
 def _write_wav(path, samples, rate=SR):
@@ -666,8 +666,6 @@ def test_violinist_audio_windows_aligned_to_frames(violinist):
 
 
 def test_debug_config_trains_on_the_violinist_and_generate_runs_with_it(violinist, tmp_path):
-  from apvg_tf import serving  # pylint: disable=g-import-not-at-top
-  from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top
   out, _, _ = violinist
   # One step of each stage (KHP, CVG, STU) of the debug config, exported, then generate.py.
   config = conftest.debug_config(out, stage="all", num_train_steps=1, eval_every_steps=0)
@@ -676,7 +674,7 @@ def test_debug_config_trains_on_the_violinist_and_generate_runs_with_it(violinis
   losses = trainer.train_and_evaluate(config, workdir)
   assert all(np.isfinite(v) for stage in losses.values() for v in stage.values())
   model = str(tmp_path / "model")
-  meta = serving.export_run(config, workdir, model, onnx=False)
+  meta = export_run.export_run(config, workdir, model, onnx=False)
   assert meta["instrument"] == "violin"
   music = os.path.join(conftest.FIXTURES, "mix.wav")  # 4.97 s of the ensemble.
   video = tmp_path / "violinist.mp4"

@@ -9,10 +9,10 @@ import tensorflow as tf
 
 from apvg_tf import losses, skeleton
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import evaluate as evaluate_lib
-from apvg_tf.evaluation import metrics
+from apvg_tf.evaluation import evaluate_run
+from apvg_tf import metrics
 from apvg_tf.models import keypoint_predictor
-from apvg_tf.training import khp_task, trainer
+from apvg_tf.training import khp_task, stages, trainer
 from configs import debug
 from conftest import debug_config, write_random_dataset
 
@@ -263,27 +263,27 @@ def test_one_training_step_on_debug_config(dataset, tmp_path, pitch_shift, time_
   assert tf.train.latest_checkpoint(os.path.join(tmp_path, "khp", "checkpoints"))
   assert os.listdir(os.path.join(tmp_path, "khp", "train"))  # TensorBoard events.
   if arm_units:  # Restored with a config that builds another model: one clear error.
-    task, _ = trainer.restore(config, str(tmp_path), "khp")
+    task, _ = stages.restore(config, str(tmp_path), "khp")
     assert task.model.arm_units == arm_units
     config.khp.pitch_arm_units = 0
     with pytest.raises(InputError, match=r"arm_units=8 \(this config: 0\).*model.json"):
-      trainer.restore(config, str(tmp_path), "khp")
+      stages.restore(config, str(tmp_path), "khp")
     os.remove(os.path.join(tmp_path, "khp", "model.json"))  # As a run of an earlier version.
     for units, message in ((0, "the checkpoint has 15 variables the config's model lacks"),
                            (arm_units + 1, "differ in shape")):
       config.khp.pitch_arm_units = units
       with pytest.raises(InputError, match=f"{message}.*config.json"):
-        trainer.restore(config, str(tmp_path), "khp")
+        stages.restore(config, str(tmp_path), "khp")
   elif not pitch_shift:
     config.khp.lookahead_frames = 3  # No variable holds it: the stage's model.json does.
     with pytest.raises(InputError, match=r"lookahead_frames=0 \(this config: 3\).*model.json"):
-      trainer.restore(config, str(tmp_path), "khp")
+      stages.restore(config, str(tmp_path), "khp")
     with pytest.raises(InputError, match="lookahead_frames=0"):  # Resuming, too.
       trainer.train_and_evaluate(config, str(tmp_path))
     os.remove(os.path.join(tmp_path, "khp", "model.json"))  # As a run of an earlier version.
     config.khp.pitch_arm_units = 8
     with pytest.raises(InputError, match="the config's model has 15 variables the checkpoint"):
-      trainer.restore(config, str(tmp_path), "khp")
+      stages.restore(config, str(tmp_path), "khp")
     with pytest.raises(InputError, match="the config's model has 15 variables"):  # Resuming.
       trainer.train_and_evaluate(config, str(tmp_path))
     config.khp.pitch_arm_units, config.khp.lookahead_frames = 0, 0
@@ -298,22 +298,22 @@ def test_best_validation_checkpoint_is_kept_and_used(tmp_path):
   with open(tmp_path / "run" / "khp" / "best" / "best.json") as f:
     best = json.load(f)
   assert 1 <= best["step"] <= 3 and np.isfinite(best["score"])
-  _, step = trainer.restore(config, str(tmp_path / "run"), "khp")
+  _, step = stages.restore(config, str(tmp_path / "run"), "khp")
   assert step == best["step"]
   config.eval.checkpoint = "latest"
-  assert trainer.restore(config, str(tmp_path / "run"), "khp")[1] == 3
+  assert stages.restore(config, str(tmp_path / "run"), "khp")[1] == 3
 
 
 def test_restart_continues_from_checkpoint_with_same_optimizer_state(dataset, tmp_path):
   config = _config(dataset, num_train_steps=2)
   trainer.train_and_evaluate(config, str(tmp_path))
-  task, step = trainer.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp")
   assert step == 2 and int(task.optimizer.iterations.numpy()) == 2
   velocity = {v.name: v.numpy() for v in task.optimizer.variables if v.name.startswith("v/")}
   weights = [w.numpy() for w in task.model.weights]
   config.num_train_steps = 3
   trainer.train_and_evaluate(config, str(tmp_path))
-  task, step = trainer.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp")
   # The restarted run took exactly one more step, from the restored optimizer: Adam's
   # velocity is v3 = beta2 * v2 + (1 - beta2) * g3^2 >= beta2 * v2 everywhere. A reset
   # optimizer would hold only (1 - beta2) * g3^2, a thousand times smaller.
@@ -328,7 +328,7 @@ def test_ema_weights_average_the_trained_ones_and_survive_a_restart(dataset, tmp
   config = _config(dataset, num_train_steps=2)
   config.khp.ema_decay = 0.75
   trainer.train_and_evaluate(config, str(tmp_path))
-  task, step = trainer.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp")
   assert step == 2 and task.model is not task.train_model
   before = [w.numpy() for w in task.train_model.trainable_variables]
   averages = [w.numpy() for w in task.model.trainable_variables]
@@ -337,7 +337,7 @@ def test_ema_weights_average_the_trained_ones_and_survive_a_restart(dataset, tmp
   assert any(not np.allclose(a, b) for a, b in zip(averages, before))
   config.num_train_steps = 3
   trainer.train_and_evaluate(config, str(tmp_path))  # Resumes: restores both models.
-  task, step = trainer.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp")
   after = [w.numpy() for w in task.train_model.trainable_variables]
   for average, old, new, trained in zip(task.model.trainable_variables, averages, before,
                                         after):
@@ -352,7 +352,7 @@ def test_evaluate_writes_metrics_json(dataset, tmp_path):
   config = _config(dataset, num_train_steps=1)
   trainer.train_and_evaluate(config, str(tmp_path))
   config.eval.video = True
-  result = evaluate_lib.evaluate(config, str(tmp_path))
+  result = evaluate_run.evaluate_run(config, str(tmp_path))
   with open(os.path.join(tmp_path, "metrics.json")) as f:
     assert json.load(f) == result
   for key in ("kp_distance", "kp_distance_mean_pose", "kp_distance_nn", "beat_align", "frames",
@@ -368,9 +368,9 @@ def test_evaluation_without_test_clips_is_an_input_error(tmp_path):
   config = _config(dataset_dir, num_train_steps=1)
   trainer.train_and_evaluate(config, str(tmp_path / "run"))
   with pytest.raises(InputError, match="has no clips"):
-    evaluate_lib.evaluate(config, str(tmp_path / "run"))
+    evaluate_run.evaluate_run(config, str(tmp_path / "run"))
   with pytest.raises(InputError, match="no checkpoint of any stage"):
-    evaluate_lib.evaluate(config, str(tmp_path / "empty_run"))
+    evaluate_run.evaluate_run(config, str(tmp_path / "empty_run"))
 
 
 def test_beat_align_score_known_values():
@@ -392,10 +392,10 @@ def test_stage_blocks_override_shared_loop_settings():
   config = debug.get_config()
   config.num_train_steps, config.batch_size = 7, 2
   config.cvg.num_train_steps = 3
-  assert trainer.stage_config(config, "cvg").num_train_steps == 3
-  assert trainer.stage_config(config, "cvg").batch_size == 2
-  assert trainer.stage_config(config, "khp").num_train_steps == 7
+  assert stages.stage_config(config, "cvg").num_train_steps == 3
+  assert stages.stage_config(config, "cvg").batch_size == 2
+  assert stages.stage_config(config, "khp").num_train_steps == 7
   config.khp.window_frames = 16  # The KP's longer windows; the CVG keeps the shared ones.
-  assert trainer.stage_config(config, "khp").window_frames == 16
-  assert trainer.stage_config(config, "cvg").window_frames == config.window_frames == 8
+  assert stages.stage_config(config, "khp").window_frames == 16
+  assert stages.stage_config(config, "cvg").window_frames == config.window_frames == 8
   assert config.num_train_steps == 7  # The caller's config is left alone.

@@ -1,4 +1,4 @@
-"""Tests of the motion prior (Ren et al.): the cross-modal evaluator, its losses and metrics."""
+"""Tests of the motion prior (Ren et al.): the sync evaluator, its losses and metrics."""
 
 import math
 
@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf import losses, skeleton
+from apvg_tf import losses, metrics, skeleton
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import evaluate as evaluate_lib
-from apvg_tf.evaluation import sync_eval
+from apvg_tf.evaluation import evaluate_run
 from apvg_tf.models import pose_encoder
-from apvg_tf.training import trainer
+from apvg_tf.training import stages, trainer
 from conftest import debug_config, write_random_dataset
 
 
@@ -72,13 +71,13 @@ def test_motion_encoder_is_invariant_to_the_order_of_nodes_given_the_same_graph(
 
 def test_retrieval_metrics_perfect_and_chance():
   eye = np.eye(8, dtype=np.float32)
-  sets = sync_eval.candidate_sets(8, 8)
-  perfect = sync_eval.retrieval_metrics(eye, eye, sets)
+  sets = metrics.candidate_sets(8, 8)
+  perfect = metrics.retrieval_metrics(eye, eye, sets)
   assert perfect["sync_score"] == 1.0 and perfect["sync_score_top5"] == 1.0
   np.testing.assert_allclose(perfect["sync_margin"], 1.0)
   # The same motion for every audio: a tie among all 8, chance in expectation.
   same = np.tile(np.full((1, 8), 8 ** -0.5, np.float32), (8, 1))
-  chance = sync_eval.retrieval_metrics(eye, same, sets, suffix="_mean_pose")
+  chance = metrics.retrieval_metrics(eye, same, sets, suffix="_mean_pose")
   np.testing.assert_allclose(chance["sync_score_mean_pose"], 1 / 8)
   np.testing.assert_allclose(chance["sync_score_top5_mean_pose"], 5 / 8)
   np.testing.assert_allclose(chance["sync_margin_mean_pose"], 0.0, atol=1e-6)
@@ -91,23 +90,23 @@ def test_frechet_distance_of_gaussian_samples():
   a -= a.mean(0)
   values, vectors = np.linalg.eigh(np.cov(a, rowvar=False))
   a = a @ vectors / np.sqrt(values)
-  assert sync_eval.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+  assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
   # Shift by 2 along one axis and scale another by 3: |mu|^2 + (sigma - sigma')^2 = 4 + 4.
   b = a * np.array([1.0, 3.0, 1.0]) + np.array([2.0, 0.0, 0.0])
-  assert sync_eval.frechet_distance(a, b) == pytest.approx(8.0, rel=1e-6)
+  assert metrics.frechet_distance(a, b) == pytest.approx(8.0, rel=1e-6)
 
 
 def test_evaluator_scores_held_out_split_and_refuses_too_few_sequences(
     dataset, evaluator_dir):
   config = debug_config(dataset, stage="sync")
-  metrics = evaluate_lib.evaluate(config, evaluator_dir)
+  metrics = evaluate_run.evaluate_run(config, evaluator_dir)
   for key in ("sync_score_real", "sync_score_top5_real", "sync_margin_real",
               "sync_score_mean_pose", "motion_fd_mean_pose"):
     assert np.isfinite(metrics[key]), key
   assert 0.0 <= metrics["sync_score_real"] <= 1.0
   config.sync.candidates = 64  # The test split holds 2 clips of 90 frames: 22 sequences.
   with pytest.raises(InputError, match="at least 64 sequences"):
-    evaluate_lib.evaluate(config, evaluator_dir)
+    evaluate_run.evaluate_run(config, evaluator_dir)
 
 
 def test_kp_trains_with_pose_perceptual_and_adversarial_losses_then_reports_sync(
@@ -124,10 +123,10 @@ def test_kp_trains_with_pose_perceptual_and_adversarial_losses_then_reports_sync
   # The discriminators are checkpointed (and trained: their optimizer took 2 steps). The last
   # checkpoint, not the best validation one, which may be step 1's.
   config.eval.checkpoint = "latest"
-  task, step = trainer.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp")
   assert step == 2 and int(task.prior.d_optimizer.iterations.numpy()) == 2
   config.eval.checkpoint = "best"
-  metrics = evaluate_lib.evaluate(config, str(tmp_path))
+  metrics = evaluate_run.evaluate_run(config, str(tmp_path))
   for key in ("sync_score", "sync_score_real", "sync_score_mean_pose", "sync_score_nn",
               "motion_fd", "motion_fd_nn"):
     assert np.isfinite(metrics[key]), key

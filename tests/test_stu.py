@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apvg_tf import data, heatmap, losses
+from apvg_tf import data, heatmap, losses, streaming
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import evaluate as evaluate_lib
-from apvg_tf.evaluation import khp_eval
+from apvg_tf.evaluation import evaluate_run
 from apvg_tf.models import coarse_video_generator, discriminator, keypoint_predictor
 from apvg_tf.models import performance_generator, structured_temporal_unet
-from apvg_tf.training import randomness, stu_task, trainer
+from apvg_tf.training import randomness, stu_task, stages, trainer
 from configs import debug
 from conftest import debug_config, write_random_dataset
 
@@ -174,31 +173,33 @@ def _pipeline(seed=0, lookahead=0):
 
 @pytest.mark.parametrize("lookahead", [0, 2])
 def test_pipeline_streams_with_its_state(lookahead):
-  """Two chunks give the frames of one; with a KP lookahead of D frames each chunk also
-  hears the next D windows (zeros past the end), and the keypoints are the KP's single pass
-  over the clip (`predict_clip`, what KHP evaluation scores)."""
+  """Two chunks give the outputs of one; with a KP lookahead of D frames the outputs lag the
+  positions by D (the step keeps what it needs in its state), and the keypoints are the KP's
+  single pass over the clip (`streaming.predict_keypoints`, what KHP evaluation scores)."""
   generator = _pipeline(lookahead=lookahead)
   audio = np.random.default_rng(3).standard_normal((6, 84, 87)).astype(np.float32)
   heard = np.concatenate([audio, np.zeros((lookahead, 84, 87), np.float32)])[None]
-  noise = np.zeros((1, 6, generator.z_dim), np.float32)
+  positions = 6 + lookahead
+  noise = np.random.default_rng(4).standard_normal(
+      (1, positions, generator.z_dim)).astype(np.float32)
   whole, _ = generator.step(heard, generator.initial_state(1), noise)
-  first, state = generator.step(heard[:, :4 + lookahead], generator.initial_state(1),
-                                noise[:, :4])
+  first, state = generator.step(heard[:, :4], generator.initial_state(1), noise[:, :4])
   second, _ = generator.step(heard[:, 4:], state, noise[:, 4:])
   for key in ("frames", "coarse", "keypoints"):
-    np.testing.assert_allclose(np.concatenate([first[key], second[key]], 1), whole[key],
-                               atol=1e-5)
-  assert whole["frames"].shape == (1, 6, RES, RES, 3)
-  np.testing.assert_allclose(whole["keypoints"][0],
-                             khp_eval.predict_clip(generator.kp, heard[0], chunk_frames=4),
+    np.testing.assert_allclose(np.concatenate([first[key], second[key]], 1)[:, lookahead:],
+                               whole[key][:, lookahead:], atol=1e-5)
+  assert whole["frames"].shape == (1, positions, RES, RES, 3)
+  np.testing.assert_allclose(whole["keypoints"][0, lookahead:],
+                             streaming.predict_keypoints(generator.kp, heard[0], chunk_frames=4),
                              atol=1e-5)
   if lookahead:  # The pose of frame t hears the windows up to t + D, and none after.
     changed = heard.copy()
     changed[:, 3 + lookahead] += 1.0
-    later, _ = generator.step(changed[:, :4 + lookahead], generator.initial_state(1),
-                              noise[:, :4])
-    np.testing.assert_array_equal(later["keypoints"][:, :3], first["keypoints"][:, :3])
-    assert not np.allclose(later["keypoints"][:, 3], first["keypoints"][:, 3])
+    later, _ = generator.step(changed, generator.initial_state(1), noise)
+    np.testing.assert_array_equal(later["keypoints"][:, lookahead:lookahead + 3],
+                                  whole["keypoints"][:, lookahead:lookahead + 3])
+    assert not np.allclose(later["keypoints"][:, lookahead + 3],
+                           whole["keypoints"][:, lookahead + 3])
 
 
 def test_pipeline_draws_from_given_keypoints_without_running_the_kp():
@@ -260,7 +261,7 @@ def test_stage_all_trains_the_three_stages_end_to_end(trained_all):
 
 def test_evaluate_reports_the_final_video(trained_all):
   workdir, config, _ = trained_all
-  result = evaluate_lib.evaluate(config, workdir)
+  result = evaluate_run.evaluate_run(config, workdir)
   with open(os.path.join(workdir, "metrics.json")) as f:
     assert json.load(f) == result
   assert result["stu_step"] == 1
@@ -276,23 +277,23 @@ def test_evaluate_with_the_real_keypoints_oracle(trained_all):
   workdir, config, _ = trained_all
   config = config.copy_and_resolve_references()
   config.eval.max_clips = 1
-  predicted = evaluate_lib.evaluate(config, workdir, stages=["stu"])["stages"]["stu"]
+  predicted = evaluate_run.evaluate_run(config, workdir, stages=["stu"])["stages"]["stu"]
   config.eval.stu_keypoints = "real"
-  real = evaluate_lib.evaluate(config, workdir, stages=["stu"])["stages"]["stu"]
+  real = evaluate_run.evaluate_run(config, workdir, stages=["stu"])["stages"]["stu"]
   assert real["psnr_coarse"] == predicted["psnr_coarse"]  # The same coarse video.
   assert real["psnr"] != predicted["psnr"]
   config.eval.stu_keypoints = "perfect"
   with pytest.raises(InputError, match="stu_keypoints"):
-    evaluate_lib.evaluate(config, workdir, stages=["stu"])
+    evaluate_run.evaluate_run(config, workdir, stages=["stu"])
 
 
 def test_evaluate_only_the_stages_asked_for(trained_all):
   # The ablation scripts share one KHP and CVG: they evaluate the STU alone.
   workdir, config, _ = trained_all
-  result = evaluate_lib.evaluate(config, workdir, stages=["stu"])
+  result = evaluate_run.evaluate_run(config, workdir, stages=["stu"])
   assert set(result["stages"]) == {"stu"} and "khp_step" not in result
   with pytest.raises(InputError, match="no nonexistent checkpoint"):
-    evaluate_lib.evaluate(config, workdir, stages=["nonexistent"])
+    evaluate_run.evaluate_run(config, workdir, stages=["nonexistent"])
 
 
 def test_restore_ignores_the_gcn_initializer_but_not_the_settings(trained_all):
@@ -300,7 +301,7 @@ def test_restore_ignores_the_gcn_initializer_but_not_the_settings(trained_all):
   # either value, whether its model.json records one (this version) or none (earlier ones).
   workdir, config, _ = trained_all
   config = config.copy_and_resolve_references()
-  path = os.path.join(workdir, "stu", trainer.MODEL_SETTINGS)
+  path = os.path.join(workdir, "stu", stages.MODEL_SETTINGS)
   with open(path) as f:
     original = f.read()
   try:
@@ -311,11 +312,11 @@ def test_restore_ignores_the_gcn_initializer_but_not_the_settings(trained_all):
       with open(path, "w") as f:
         json.dump(saved, f)
       config.stu.gcn_output_initializer = initializer
-      task, _ = trainer.restore(config, workdir, "stu")
+      task, _ = stages.restore(config, workdir, "stu")
       assert task.model.get_config()["gcn_output_initializer"] == initializer
     config.stu.gru_kernel += 2  # A setting: still one clear error.
     with pytest.raises(InputError, match=r"gru_kernel=\d \(this config: \d\)"):
-      trainer.restore(config, workdir, "stu")
+      stages.restore(config, workdir, "stu")
   finally:
     with open(path, "w") as f:
       f.write(original)

@@ -23,7 +23,7 @@ import apvg_tf  # noqa: E402,F401  pylint: disable=g-bad-import-order,unused-imp
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from apvg_tf.training import trainer  # noqa: E402
+from apvg_tf.training import stages  # noqa: E402
 
 
 def main():
@@ -64,8 +64,8 @@ def main():
     tf.keras.utils.Progbar.update = update_then_signal
 
   tasks = []
-  make_task = trainer.make_task
-  trainer.make_task = lambda *a, **k: tasks.append(make_task(*a, **k)) or tasks[-1]
+  make_task = stages.make_task
+  stages.make_task = lambda *a, **k: tasks.append(make_task(*a, **k)) or tasks[-1]
   sys.argv = [os.path.join(ROOT, "train.py")] + train_args
   try:
     runpy.run_path(sys.argv[0], run_name="__main__")

@@ -12,4 +12,4 @@ from apvg_tf.audio.params import (BINS_PER_OCTAVE, FMIN, HOP_LENGTH, LOG_EPS, N_
 from apvg_tf.audio.framing import (frame_windows, frame_windows_tf, num_cqt_columns,
                                    num_video_frames, window_centers, window_centers_tf)
 from apvg_tf.audio.decode import load_waveform, decode_waveform_tf
-from apvg_tf.audio.constant_q import CQT, cqt, cqt_magnitude
+from apvg_tf.audio.constant_q import CQT, cqt, cqt_magnitude, normalize_cqt

@@ -7,8 +7,8 @@ the normalisation, moves the log-magnitudes and normalises again; bins moved in 
 the 84 hold silence (log(LOG_EPS)). Columns outside the clip, which the pipeline leaves at 0
 (the mean, as generation pads them), stay 0.
 
-Why it is valid for the KP (measured on the virtual cellist, README "Augmentation: more
-music from the same 10 minutes"; tests/test_synth.py checks it): transposing a piece by 1 to
+Why it is valid for the KP (measured on the virtual cellist,
+experiments/results/khp_augmentation.md; tests/test_synth.py checks it): transposing a piece by 1 to
 5 semitones moves the bow hand by 0.003-0.007 on average (normalised units; its test error is
 about 0.08) and no point outside the left arm by more than 0.008, while the stopping arm moves
 by 0.03-0.06. So the shifted windows train the bow and the body on music the model has not

@@ -282,3 +282,26 @@ class CQT(tf.keras.layers.Layer):
     config.update(log=self.log, sample_rate=self.sample_rate, hop_length=self.hop_length,
                   fmin=self.fmin, n_bins=self.n_bins, bins_per_octave=self.bins_per_octave)
     return config
+
+
+def normalize_cqt(values, mean, std, bins_axis=-1):
+  """(log-CQT - mean) / std per bin, with a dataset's training statistics (TF).
+
+  The one normalisation: the data pipeline, evaluation and the exported model all call it.
+
+  Args:
+    values: float [..., 84, ...] log-CQT values, the bins on `bins_axis`.
+    mean: float [84], the training set's per-bin mean (manifest "cqt_mean").
+    std: float [84], its per-bin standard deviation (manifest "cqt_std").
+    bins_axis: -1 for columns [..., 84], -2 for windows [..., 84, 87].
+
+  Returns:
+    float32 tensor, the shape of `values`.
+  """
+  shape = [params.N_BINS] + [1] * (-1 - bins_axis)
+  # NumPy made constants here, so inside a trace they are constants of the graph (a captured
+  # eager tensor would become an extra input of the ONNX graph). A multiply by the inverse:
+  # graph optimisation rewrites a division into exactly this, so eager and graph runs agree.
+  mean = tf.constant(np.asarray(mean, np.float32).reshape(shape))
+  inv_std = tf.constant((1.0 / np.asarray(std, np.float32)).astype(np.float32).reshape(shape))
+  return (tf.convert_to_tensor(values, tf.float32) - mean) * inv_std

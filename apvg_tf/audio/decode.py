@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from apvg_tf import errors
+from apvg_tf import errors, video_io
 from apvg_tf.audio import params
 
 # Extensions tensorflow-io decodes; anything else goes to ffmpeg directly.
@@ -198,16 +198,6 @@ def _decode_soundfile(path):
   return int(sound.samplerate), blocks()
 
 
-def _ffmpeg_exe():
-  try:
-    import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
-    return imageio_ffmpeg.get_ffmpeg_exe()
-  except Exception as e:  # pylint: disable=broad-except
-    raise errors.InputError(
-        "Decoding this file needs ffmpeg, which was not found (" + _first_line(e) +
-        "); install the imageio-ffmpeg wheel or convert the file to WAV.") from None
-
-
 def _decode_ffmpeg(path):
   """ffmpeg decoder: the first audio stream at its own rate and channel count, streamed.
 
@@ -217,7 +207,7 @@ def _decode_ffmpeg(path):
   Returns:
     (rate, iterator of float32 [n, C] blocks).
   """
-  command = [_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
+  command = [video_io.ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
              "-map", "0:a:0", "-vn", "-sn", "-dn", "-f", "wav", "-c:a", "pcm_f32le", "-"]
   log = tempfile.TemporaryFile()  # A file, not a pipe: ffmpeg never blocks on its log.
   process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)

@@ -7,6 +7,7 @@
 """
 
 from apvg_tf.data.manifest import load_manifest, split_clips
-from apvg_tf.data.pipeline import expand_audio, make_dataset, make_windows, normalize_cqt
+from apvg_tf.data.pipeline import (clip_windows, expand_audio, make_dataset, make_windows,
+                                   normalize_cqt, resize_frames)
 from apvg_tf.data.reader import read_clips
 from apvg_tf.data.writer import DatasetWriter

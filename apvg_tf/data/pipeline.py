@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import instruments
-from apvg_tf.audio import framing
+from apvg_tf.audio import constant_q, framing
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.data import reader, schema
 from apvg_tf.errors import InputError
@@ -30,11 +30,7 @@ ALL_FIELDS = ("frames", "audio", "keypoints")
 
 def normalize_cqt(cqt_columns, manifest):
   """(log-CQT - mean) / std with the dataset's train statistics: [..., 84] -> [..., 84]."""
-  mean = tf.constant(manifest["cqt_mean"], tf.float32)
-  # A multiply by a precomputed inverse: graph optimisation rewrites a division into exactly
-  # this, so eager and graph runs give identical bits.
-  inv_std = tf.constant(1.0 / np.asarray(manifest["cqt_std"], np.float32), tf.float32)
-  return (tf.convert_to_tensor(cqt_columns, tf.float32) - mean) * inv_std
+  return constant_q.normalize_cqt(cqt_columns, manifest["cqt_mean"], manifest["cqt_std"])
 
 
 def _span_columns(window_frames, fps, sample_rate, hop_length, window):
@@ -196,7 +192,8 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
       # the phase and after the last whole window were skipped on most visits: with 256-frame
       # windows a 900-frame clip's first and last frames were trained on in 1 visit of 256,
       # its first and last 100 frames in about 1 of 4, so the first and last seconds of every
-      # piece (the LSTM's start, the final rest) were barely learnt (README, KHP results).
+      # piece (the LSTM's start, the final rest) were barely learnt
+      # (experiments/results/khp_window_sampler.md).
       starts = tf.range(phase - stride, last + stride, stride)
       starts = tf.unique(tf.clip_by_value(starts, 0, tf.maximum(last, 0))).y
       starts = starts[:tf.where(last >= 0, tf.size(starts), 0)]  # None if the segment is short.
@@ -235,3 +232,26 @@ def make_dataset(dataset_dir, split, *, window_frames, batch_size, shuffle=True,
   options.deterministic = bool(deterministic)
   options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
   return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def clip_windows(clip, manifest, lookahead=0):
+  """Normalised audio windows of every frame of a clip: float32 [T + lookahead, 84, 87].
+
+  With `lookahead` D, also the windows of the D frames after the clip's last (what the
+  clip's sound reaches of them; zeros beyond), which a KP with that lookahead hears.
+  """
+  # The pipeline's normaliser, so evaluation sees bit-for-bit the features training saw.
+  normalized = normalize_cqt(clip["cqt"].T, manifest).numpy().T
+  return framing.frame_windows(normalized, clip["fps"], len(clip["keypoints"]) + lookahead)
+
+
+def resize_frames(frames, resolution, chunk=256):
+  """uint8 [T, H, W, 3] -> uint8 [T, R, R, 3], resized as `decode_frames` does."""
+  if frames.shape[1] == resolution and frames.shape[2] == resolution:
+    return frames
+  out = []
+  for start in range(0, len(frames), chunk):
+    resized = tf.image.resize(frames[start:start + chunk], [resolution, resolution],
+                              method="area")
+    out.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
+  return np.concatenate(out)

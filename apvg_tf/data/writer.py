@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import instruments, skeleton
-from apvg_tf.audio import framing, params
+from apvg_tf.audio import constant_q, framing, params
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.data import schema
 from apvg_tf.errors import InputError
@@ -109,7 +109,6 @@ class DatasetWriter:
       InputError: on a wrong shape, non-finite values, or a frame count that does not match
         the audio's duration.
     """
-    from apvg_tf.audio import constant_q  # pylint: disable=g-import-not-at-top
     if split not in self._splits:
       raise InputError(f"unknown split {split!r}; expected one of {manifest_lib.SPLITS}")
     if not _CLIP_ID.match(clip_id or "") or any(

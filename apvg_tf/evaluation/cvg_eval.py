@@ -20,71 +20,11 @@ coarse video is compared with real frame t. Metrics (frames at `config.resolutio
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from apvg_tf import data
-from apvg_tf.evaluation import khp_eval, metrics
+from apvg_tf import data, metrics, streaming, video_io
 from apvg_tf.errors import InputError
 
 ROLLOUT_FRAMES = 300
-
-
-def make_step(model):
-  """A compiled streaming step of a CoarseVideoGenerator.
-
-  Returns:
-    step(audio [B, T, 84, 87], h, c, frame [B, R, R, 3], noise [B, T, z]) ->
-    (frames [B, T, R, R, 3], h, c, frame).
-  """
-  res, units = model.resolution, model.lstm_units
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None, None, 84, 87], tf.float32), tf.TensorSpec([None, units], tf.float32),
-      tf.TensorSpec([None, units], tf.float32), tf.TensorSpec([None, res, res, 3], tf.float32),
-      tf.TensorSpec([None, None, model.z_dim], tf.float32)])
-  def step(audio, h, c, frame, noise):
-    frames, (h, c, frame) = model(audio, initial_state=[h, c, frame], return_state=True,
-                                  noise=noise)
-    return frames, h, c, frame
-
-  return step
-
-
-def generate_clip(model, windows, chunk_frames, *, step=None, seed=0):
-  """Runs the CVG over a whole clip from its stored first frame, chunk by chunk.
-
-  Args:
-    model: a CoarseVideoGenerator.
-    windows: float32 [T, 84, 87] normalised audio windows.
-    chunk_frames: frames per chunk.
-    step: a `make_step(model)` (made if not given).
-    seed: seed of the noise z.
-
-  Returns:
-    uint8 [T, R, R, 3].
-  """
-  step = step or make_step(model)
-  h, c, frame = model.initial_state(1)
-  noise = np.random.default_rng(seed).standard_normal(
-      (1, len(windows), model.z_dim)).astype(np.float32)
-  out = []
-  for start in range(0, len(windows), chunk_frames):
-    frames, h, c, frame = step(windows[None, start:start + chunk_frames], h, c, frame,
-                               noise[:, start:start + chunk_frames])
-    out.append(np.round(frames.numpy()[0] * 255).astype(np.uint8))
-  return np.concatenate(out)
-
-
-def resize_frames(frames, resolution, chunk=256):
-  """uint8 [T, H, W, 3] -> uint8 [T, R, R, 3], resized as `data.pipeline.decode_frames` does."""
-  if frames.shape[1] == resolution and frames.shape[2] == resolution:
-    return frames
-  out = []
-  for start in range(0, len(frames), chunk):
-    resized = tf.image.resize(frames[start:start + chunk], [resolution, resolution],
-                              method="area")
-    out.append(tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy())
-  return np.concatenate(out)
 
 
 def _clips(config, split, with_frames):
@@ -105,7 +45,7 @@ def _train_reference(config, manifest):
   stride = max(1, int(np.ceil(total / max(config.cvg.eval_reference_frames, 1))))
   windows, ids = [], []
   for index, clip in enumerate(data.read_clips(config.dataset_dir, "train", with_frames=False)):
-    w = khp_eval.clip_windows(clip, manifest)
+    w = data.clip_windows(clip, manifest)
     frames = np.arange(0, len(w), stride)
     windows.append(w[frames].reshape(len(frames), -1))
     ids.append(np.stack([np.full_like(frames, index), frames], 1))
@@ -135,7 +75,7 @@ def train_frames(config, neighbours):
   sums = {c: np.zeros((len(n), int(np.prod(shape))), np.float32) for c, n in neighbours.items()}
   total, count = 0.0, 0
   for index, clip in enumerate(data.read_clips(config.dataset_dir, "train")):
-    frames = resize_frames(clip["frames"], config.resolution)
+    frames = data.resize_frames(clip["frames"], config.resolution)
     total = total + frames.astype(np.float64).sum(0)
     count += len(frames)
     flat = frames.reshape(len(frames), -1).astype(np.float32)
@@ -155,7 +95,6 @@ def train_frames(config, neighbours):
 
 def write_preview(path, real, generated, waveform, fps, sample_rate):
   """An mp4 of real frames (left) and generated ones (right; any width), with the music."""
-  from apvg_tf import video_io  # pylint: disable=g-import-not-at-top  (needs ffmpeg only here)
   samples = int(round(len(real) / fps * sample_rate))
   video_io.write_video(path, np.concatenate([real, generated], 2), fps,
                        audio=np.asarray(waveform[:samples], np.float32), sample_rate=sample_rate)
@@ -186,7 +125,7 @@ def evaluate_cvg(model, config, split, out_dir=None):
   k = min(max(int(config.cvg.eval_knn_frames), 1), len(ref_windows))
   neighbours = {}
   for clip in _clips(config, split, with_frames=False):
-    windows = khp_eval.clip_windows(clip, manifest)
+    windows = data.clip_windows(clip, manifest)
     neighbours[clip["clip_id"]] = ref_ids[metrics.nearest_neighbour_indices(
         windows.reshape(len(windows), -1), ref_windows, k=k)]
   del ref_windows
@@ -195,14 +134,14 @@ def evaluate_cvg(model, config, split, out_dir=None):
   mean_frame, nn_frames, knn_frames = train_frames(config, neighbours)
   mean_frame = np.round(mean_frame).astype(np.uint8)
 
-  step = make_step(model)
+  step = streaming.coarse_step(model)
   baselines = ("_mean_frame", "_nn_frame") + (("_knn_mean_frame",) if k > 1 else ())
   scores = {metric + suffix: [] for suffix in ("",) + baselines for metric in ("psnr", "ssim")}
   drift, flicker_sum, flicker_count, clips = [], 0.0, 0, 0
   for clip in _clips(config, split, with_frames=True):
-    real = resize_frames(clip["frames"], config.resolution)
-    windows = khp_eval.clip_windows(clip, manifest)
-    generated = generate_clip(model, windows, config.eval.chunk_frames, step=step,
+    real = data.resize_frames(clip["frames"], config.resolution)
+    windows = data.clip_windows(clip, manifest)
+    generated = streaming.generate_coarse(model, windows, config.eval.chunk_frames, step=step,
                               seed=config.seed + clips)
     candidates = {
         "": generated,

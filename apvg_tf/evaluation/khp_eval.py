@@ -4,43 +4,11 @@ import os
 
 import numpy as np
 
-from apvg_tf import audio, data, skeleton
-from apvg_tf.evaluation import metrics, sync_eval
+from apvg_tf import data, metrics, skeleton, streaming, video_io
 from apvg_tf.errors import InputError
+from apvg_tf.evaluation import sync_eval
 
 PARTS = ("body", "left_hand", "right_hand")
-
-
-def clip_windows(clip, manifest, lookahead=0):
-  """Normalised audio windows of every frame of a clip: float32 [T + lookahead, 84, 87].
-
-  With `lookahead` D, also the windows of the D frames after the clip's last (what the
-  clip's sound reaches of them; zeros beyond), which a KP with that lookahead hears.
-  """
-  # The pipeline's normaliser, so evaluation sees bit-for-bit the features training saw.
-  normalized = data.normalize_cqt(clip["cqt"].T, manifest).numpy().T
-  return audio.frame_windows(normalized, clip["fps"], len(clip["keypoints"]) + lookahead)
-
-
-def predict_clip(model, windows, chunk_frames):
-  """Runs the KP over a whole clip chunk by chunk, carrying the LSTM state.
-
-  Args:
-    model: a KeypointPredictor, with a lookahead of D = `model.lookahead_frames` frames.
-    windows: float32 [T + D, 84, 87], the clip's windows and the D after them
-      (`clip_windows(..., lookahead=D)`).
-    chunk_frames: frames per chunk.
-
-  Returns:
-    float32 [T, 67, 2]: the outputs from the D-th on (the first D are poses before the clip).
-  """
-  lookahead = model.lookahead_frames
-  state, out = None, []
-  for start in range(0, len(windows), chunk_frames):
-    chunk = windows[None, start:start + chunk_frames]
-    keypoints, state = model(chunk, initial_state=state, return_state=True)
-    out.append(keypoints.numpy()[0])
-  return np.concatenate(out)[lookahead:]
 
 
 def _pooled(pairs):
@@ -52,7 +20,7 @@ def _train_reference(dataset_dir, manifest, max_frames=20000):
   """Audio windows and keypoints of training frames (subsampled to `max_frames`)."""
   windows, keypoints = [], []
   for clip in data.read_clips(dataset_dir, "train", with_frames=False):
-    windows.append(clip_windows(clip, manifest))
+    windows.append(data.clip_windows(clip, manifest))
     keypoints.append(clip["keypoints"])
   windows, keypoints = np.concatenate(windows), np.concatenate(keypoints)
   stride = max(1, int(np.ceil(len(windows) / max_frames)))
@@ -90,7 +58,7 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
     out_dir: if set, predictions.npz and the Fig. 4 PCA plot are written there, and with
       `config.eval.video` also `skeletons.mp4`: real | predicted skeletons over the first
       clip's frames, with its music.
-    evaluator: optional trained CrossModalEvaluator: adds sync_score (and _top5, margin) and
+    evaluator: optional trained SyncEvaluator: adds sync_score (and _top5, margin) and
       motion_fd for the prediction, the ground truth (sync_score_real ...), the mean pose and
       the nearest neighbour (sync_score_mean_pose, sync_score_nn ...); see sync_eval.
 
@@ -112,11 +80,11 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
   for clip in data.read_clips(config.dataset_dir, split, with_frames=False):
     if config.eval.max_clips and clips >= config.eval.max_clips:
       break
-    heard = clip_windows(clip, manifest, model.lookahead_frames)
+    heard = data.clip_windows(clip, manifest, model.lookahead_frames)
     real = clip["keypoints"]
     windows = heard[:len(real)]
     candidates = {
-        "pred": predict_clip(model, heard, config.eval.chunk_frames),
+        "pred": streaming.predict_keypoints(model, heard, config.eval.chunk_frames),
         "mean": np.broadcast_to(mean_pose, real[..., :2].shape),
         "nn": train_keypoints[metrics.nearest_neighbour_indices(
             windows.reshape(len(windows), -1), train_windows)][..., :2],
@@ -130,7 +98,6 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
         metrics.motion_beats(candidates["pred"], fps) / fps, onsets))
     beat["real"].append(metrics.beat_align_score(metrics.motion_beats(real, fps) / fps, onsets))
     if config.eval.video and out_dir and not saved:
-      from apvg_tf import video_io  # pylint: disable=g-import-not-at-top
       os.makedirs(out_dir, exist_ok=True)
       frames_of_clip = next(c["frames"] for c in data.read_clips(config.dataset_dir, split)
                             if c["clip_id"] == clip["clip_id"])
@@ -143,7 +110,7 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
       sync_windows.append(windows)
       motions["_real"].append(real)
       for name, suffix in (("pred", ""), ("mean", "_mean_pose"), ("nn", "_nn")):
-        motions[suffix].append(sync_eval.with_confidence(candidates[name], real))
+        motions[suffix].append(metrics.with_confidence(candidates[name], real))
     frames += len(real)
     clips += 1
   if not clips:

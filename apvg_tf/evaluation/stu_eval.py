@@ -13,48 +13,10 @@ Metrics (uint8 frames at `config.resolution`; see `metrics.frame_scores` and `me
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from apvg_tf import data
+from apvg_tf import data, metrics, streaming
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
-
-
-def generate_clip(generator, windows, chunk_frames, *, seed=0, step=None, keypoints=None):
-  """Runs the pipeline over a clip's audio windows, chunk by chunk.
-
-  Args:
-    generator: a PerformanceGenerator.
-    windows: float32 [T + D, 84, 87] normalised audio windows of the clip's frames and the
-      D after them, D = `generator.lookahead` (`khp_eval.clip_windows(..., lookahead=D)`).
-    chunk_frames: frames per chunk.
-    seed: seed of the CVG's noise z.
-    step: a compiled `generator.step` (made if not given).
-    keypoints: optional float32 [T, P, 3], poses for the STU instead of the KP's (the oracle
-      of `eval.stu_keypoints="real"`).
-
-  Returns:
-    dict of uint8 [T, R, R, 3] "frames" (and "coarse"), and float32 [T, P, 2] "keypoints"
-    when the pipeline has them.
-  """
-  step = step or tf.function(generator.step)
-  state = generator.initial_state(1)
-  lookahead = generator.lookahead  # Each chunk also hears the D windows after it.
-  frames = len(windows) - lookahead
-  noise = np.random.default_rng(seed).standard_normal(
-      (1, frames, generator.z_dim)).astype(np.float32)
-  out = {}
-  for start in range(0, frames, chunk_frames):
-    stop = min(start + chunk_frames, frames)
-    given = {} if keypoints is None else {"keypoints": keypoints[None, start:stop]}
-    outputs, state = step(windows[None, start:stop + lookahead], state, noise[:, start:stop],
-                          **given)
-    for key, value in outputs.items():
-      value = value.numpy()[0]
-      if key != "keypoints":
-        value = np.round(value * 255).astype(np.uint8)
-      out.setdefault(key, []).append(value)
-  return {key: np.concatenate(value) for key, value in out.items()}
+from apvg_tf.evaluation import cvg_eval
 
 
 def evaluate_stu(generator, config, split, out_dir=None):
@@ -81,16 +43,16 @@ def evaluate_stu(generator, config, split, out_dir=None):
                      "(this one has no KP: stu.use_heatmap is off)")
   manifest = data.load_manifest(config.dataset_dir)
   data.split_clips(manifest, split)  # InputError if the split is missing or empty.
-  step = tf.function(generator.step)
+  step = streaming.performance_step(generator)
   scores, flicker = {}, {}
   clips, frames = 0, 0
   for index, clip in enumerate(data.read_clips(config.dataset_dir, split)):
     if config.eval.max_clips and index >= config.eval.max_clips:
       break
-    real = cvg_eval.resize_frames(clip["frames"], config.resolution)
-    windows = khp_eval.clip_windows(clip, manifest, generator.lookahead)
+    real = data.resize_frames(clip["frames"], config.resolution)
+    windows = data.clip_windows(clip, manifest, generator.lookahead)
     oracle = clip["keypoints"] if config.eval.stu_keypoints == "real" else None
-    generated = generate_clip(generator, windows, config.eval.chunk_frames,
+    generated = streaming.generate_performance(generator, windows, config.eval.chunk_frames,
                               seed=config.seed + index, step=step, keypoints=oracle)
     for key, suffix in (("frames", ""), ("coarse", "_coarse")):
       if key in generated:

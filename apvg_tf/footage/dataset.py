@@ -21,9 +21,12 @@ import hashlib
 import logging
 import os
 
+import tqdm
+
 from apvg_tf import instruments
+from apvg_tf.data import DatasetWriter
 from apvg_tf.errors import InputError
-from apvg_tf.footage import process, staging
+from apvg_tf.footage import beam_pipeline, process, staging
 
 SPLITS = ("train", "validation", "test")
 # Fractions of clips per split when splits are assigned (by clip, never by frame).
@@ -168,8 +171,6 @@ def build_footage_dataset(sources, out_dir, *, instrument, settings=process.Sett
   Raises:
     InputError: bad arguments, or no clip could be processed (each clip's error is listed).
   """
-  import tqdm  # pylint: disable=g-import-not-at-top
-  from apvg_tf.data import DatasetWriter  # pylint: disable=g-import-not-at-top
   instrument = instruments.check(instrument)
   process.check_settings(settings)
   sources = list(sources)
@@ -195,7 +196,6 @@ def build_footage_dataset(sources, out_dir, *, instrument, settings=process.Sett
       staging.stage_clip(source, settings, staging_dir, detector_factory=detector_factory,
                          progress=progress)
   else:
-    from apvg_tf.footage import beam_pipeline  # pylint: disable=g-import-not-at-top
     workers = num_workers or min(os.cpu_count() or 1, len(sources))
     beam_pipeline.run_pipeline(sources, settings, staging_dir, runner=runner,
                                num_workers=workers, running_mode=running_mode,

@@ -38,11 +38,13 @@ import json
 import math
 import os
 import re
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
+import tqdm
 
-from apvg_tf import skeleton
+from apvg_tf import audio, skeleton
+from apvg_tf.audio import framing, params
 from apvg_tf.errors import InputError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm")
@@ -561,7 +563,6 @@ def _part_fractions(keypoints):
 
 
 def _load_audio(source):
-  from apvg_tf import audio  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
   path = source.audio or source.video
   if path is None:
     raise InputError(f"clip {source.clip_id} is made of images and has no audio file; give "
@@ -582,7 +583,6 @@ def _detect(source, settings, reader, indices, num_source_frames, detector, prog
   Returns:
     (dict source index -> float32 [67, 3] source pixels, name of the keypoint source).
   """
-  import tqdm  # pylint: disable=g-import-not-at-top
   if source.openpose_dir:
     files = openpose_files(source.openpose_dir)
     if len(files) != num_source_frames:
@@ -652,8 +652,6 @@ def process_clip(source, settings=Settings(), *, detector=None, progress=True):
       one audio window (WINDOW_COLUMNS x HOP_LENGTH samples of apvg_tf.audio.params, 0.505
       s), OpenPose files that do not match the frames, no performer found, bad settings.
   """
-  import tqdm  # pylint: disable=g-import-not-at-top
-  from apvg_tf.audio import framing, params  # pylint: disable=g-import-not-at-top
   check_settings(settings)
   if not _SAFE_ID.match(source.clip_id or ""):
     raise InputError(f"clip id {source.clip_id!r} must be letters, digits, '_', '-' and '.'")

@@ -116,12 +116,15 @@ class ConvGRU(tf.keras.layers.Layer):
     """The initial state: zeros [batch, height, width, filters]."""
     return self.cell.zero_state(batch, height, width)
 
-  def call(self, inputs, initial_state=None):
+  def call(self, inputs, initial_state=None, valid=None):
     """Runs the cell over the time axis.
 
     Args:
       inputs: float [B, T, H, W, Cin].
       initial_state: optional float [B, H, W, filters], h_0 (default zeros).
+      valid: optional bool [B, T]: where False, the step keeps the state it was given
+        (h_t = h_{t-1}), so steps that are not part of the sequence (a stream's positions
+        before its first frame) leave no trace.
 
     Returns:
       (sequence float [B, T, H, W, filters], final state float [B, H, W, filters]).
@@ -130,16 +133,24 @@ class ConvGRU(tf.keras.layers.Layer):
     if initial_state is None:
       initial_state = self.zero_state(shape[0], shape[2], shape[3])
     initial_state = tf.cast(initial_state, self.compute_dtype)
+    if valid is not None:
+      valid = tf.convert_to_tensor(valid, tf.bool)
+
+    def step(state, t_input):
+      x, keep = t_input if valid is not None else (t_input, None)
+      new = self.cell(x, state)
+      return new if keep is None else tf.where(keep[:, None, None, None], new, state)
+
     if self.unroll:
       # Export switch: a Python loop over a static T (no while loop in the graph).
       states, state = [], initial_state
       for t in range(inputs.shape[1]):
-        state = self.cell(inputs[:, t], state)
+        state = step(state, inputs[:, t] if valid is None else (inputs[:, t], valid[:, t]))
         states.append(state)
       return tf.stack(states, 1), state
     time_major = tf.transpose(inputs, [1, 0, 2, 3, 4])
-    states = tf.scan(lambda state, x: self.cell(x, state), time_major,
-                     initializer=initial_state)
+    elems = time_major if valid is None else (time_major, tf.transpose(valid))
+    states = tf.scan(step, elems, initializer=initial_state)
     sequence = tf.transpose(states, [1, 0, 2, 3, 4])
     return sequence, states[-1]  # Needs T >= 1, as any recurrent layer does.
 

@@ -96,7 +96,7 @@ class KeypointPredictor(tf.keras.Model):
       input_noise: std of Gaussian noise added to the (normalised) audio windows during
         training, so the model cannot recognise a training piece by its exact spectrum.
       lookahead_frames: D >= 0. The output at step t is the pose of frame t - D, so the LSTM
-        has heard D frames of music past the pose it draws (see `predict_clip`).
+        has heard D frames of music past the pose it draws (see `streaming.predict_keypoints`).
       num_keypoints: P.
       arm_points: indices of the points the arm path predicts (with `arm_units` > 0).
       arm_units: 0, or the arm path's LSTM state size (also its motion feature's size).

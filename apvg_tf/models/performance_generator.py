@@ -10,26 +10,38 @@ in constant memory; evaluation, generate.py and the exported SavedModel and ONNX
 run this one function. A stage the STU was trained without (an ablation) is absent.
 
 A KP with a lookahead of D frames draws the pose of frame t after hearing the windows up to
-t + D, so a chunk of frames t .. t + T - 1 comes with the windows of frames t .. t + T + D - 1
-(past the song's end, as `frame_windows` makes them); the last D are heard again with the
-next chunk. The KP's state is the one after frame t + T - 1, and it hears the D windows
-ahead from there without keeping what they change: the result is that of one pass over the
-whole song (`khp_eval.predict_clip`).
+t + D. The step takes the windows of its own T stream positions and keeps what it needs of
+them in its state, so its outputs lag by D: positions p .. p + T - 1 give frames
+p - D .. p + T - 1 - D (`apvg_tf.streaming` feeds D positions past the song and drops the
+first D outputs). The KP's LSTM runs over the positions as they come (its output at
+position p is the pose of frame p - D); the CVG does not lag (frame p at position p) and its
+last D coarse frames wait in the state with their windows (`lag_coarse`, `lag_audio`) for
+the poses; the STU draws frames p - D .. p + T - 1 - D, and frames before the song (the
+first D positions) leave its ConvGRU state untouched (`position` counts the positions heard).
+The frames are those of one pass over the whole song.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from apvg_tf import heatmap
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS
+from apvg_tf.models import (coarse_video_generator, keypoint_predictor,
+                            structured_temporal_unet)
+from apvg_tf.skeleton import NUM_KEYPOINTS
 
-STATE_KEYS = ("kp_h", "kp_c", "cvg_h", "cvg_c", "cvg_frame", "stu_g")
+STATE_KEYS = ("kp_h", "kp_c", "cvg_h", "cvg_c", "cvg_frame", "stu_g", "lag_audio",
+              "lag_coarse", "position")
 
 
 class PerformanceGenerator(tf.Module):
   """KP + DLT + CVG + STU with streaming state.
 
   State: a dict of float tensors (the keys of STATE_KEYS whose stage is present)
-    kp_h, kp_c [B, kp.lstm_units + kp.arm_units]; cvg_h, cvg_c [B, cvg.lstm_units]; cvg_frame [B, R, R, 3]
-    (the last coarse frame); stu_g [B, s, s, stu.gru_filters].
+    kp_h, kp_c [B, kp.lstm_units + kp.arm_units]; cvg_h, cvg_c [B, cvg.lstm_units];
+    cvg_frame [B, R, R, 3] (the last coarse frame); stu_g [B, s, s, stu.gru_filters]; with a
+    lookahead D > 0 also lag_audio [B, D, 84, 87], lag_coarse [B, D, R, R, 3] (with a CVG)
+    and position [B, 1] (positions heard, a float so that every state is one dtype).
   """
 
   def __init__(self, *, stu, keypoint_predictor=None, coarse_video_generator=None,
@@ -80,6 +92,12 @@ class PerformanceGenerator(tf.Module):
       state["kp_h"], state["kp_c"] = self.kp.zero_state(batch_size)
     if self.cvg is not None:
       state["cvg_h"], state["cvg_c"], state["cvg_frame"] = self.cvg.initial_state(batch_size)
+    d = self.lookahead
+    if d:
+      state["lag_audio"] = tf.zeros([batch_size, d, N_BINS, WINDOW_COLUMNS])
+      if self.cvg is not None:
+        state["lag_coarse"] = tf.zeros([batch_size, d, self.resolution, self.resolution, 3])
+      state["position"] = tf.zeros([batch_size, 1])
     return state
 
   def heatmaps(self, keypoints):
@@ -89,51 +107,101 @@ class PerformanceGenerator(tf.Module):
                                  parts=self.heatmap_parts)
 
   def step(self, audio, state, noise=None, keypoints=None):
-    """Generates one chunk.
+    """Generates one chunk (see the module docstring for the lag of D = `lookahead`).
 
     Args:
-      audio: float [B, T + D, 84, 87] normalised audio windows of frames t .. t + T + D - 1,
-        D = `lookahead` (past the song's end, as `frame_windows` makes them).
+      audio: float [B, T, 84, 87] normalised audio windows of stream positions
+        p .. p + T - 1 (position q is frame q's window; past the song's end, as
+        `frame_windows` makes them).
       state: the dict from `initial_state` or from the previous chunk.
-      noise: optional CVG noise z [B, T, z_dim] (default standard normal).
-      keypoints: optional [B, T, P, 3] poses (with confidence) that the STU draws from
-        instead of the KP's, which is then not run and keeps its state: the oracle of the
-        STU ablations (what a correct pose would buy), not a generation mode.
+      noise: optional CVG noise z [B, T, z_dim] of the positions (default standard normal).
+      keypoints: optional [B, T, P, 3] poses (with confidence) of the output frames
+        p - D .. p + T - 1 - D, which the STU draws from instead of the KP's; the KP is then
+        not run and keeps its state: the oracle of the STU ablations (what a correct pose
+        would buy), not a generation mode.
 
     Returns:
-      (outputs, new state): outputs has frames float [B, T, R, R, 3] in [0, 1], and, when
-      the stages are present, keypoints [B, T, P, 2] and coarse [B, T, R, R, 3].
+      (outputs, new state): outputs has frames float [B, T, R, R, 3] in [0, 1] of frames
+      p - D .. p + T - 1 - D, and, when the stages are present, their keypoints
+      [B, T, P, 2] and coarse frames [B, T, R, R, 3].
     """
     audio = tf.cast(audio, tf.float32)
     d = self.lookahead
-    if d:  # A static length stays static (the unrolled ONNX step needs it).
-      n = audio.shape[1] if audio.shape[1] is not None else tf.shape(audio)[1]
-      audio, ahead = audio[:, :n - d], audio[:, n - d:]
-    new_state, outputs = {}, {}
-    inputs = {"audio": audio}
+    new_state, outputs, inputs = {}, {}, {}
     if keypoints is not None and self.kp is not None:
       keypoints = tf.cast(keypoints, tf.float32)
       new_state.update(kp_h=state["kp_h"], kp_c=state["kp_c"])
-      outputs["keypoints"] = keypoints[..., :2]
-      inputs["keypoints"] = keypoints
-      inputs["heatmaps"] = self.heatmaps(keypoints)
     elif self.kp is not None:
       keypoints, (h, c) = self.kp(audio, initial_state=[state["kp_h"], state["kp_c"]],
                                   return_state=True)
-      if d:  # Outputs are poses D frames back: the D windows ahead give the chunk's last D.
-        keypoints = tf.concat([keypoints, self.kp(ahead, initial_state=[h, c])], 1)[:, d:]
       new_state.update(kp_h=h, kp_c=c)
-      outputs["keypoints"] = keypoints
+    if keypoints is not None:
+      outputs["keypoints"] = keypoints[..., :2]
       inputs["keypoints"] = keypoints
       inputs["heatmaps"] = self.heatmaps(keypoints)
+    coarse = None
     if self.cvg is not None:
       coarse, (h, c, frame) = self.cvg(
           audio, initial_state=[state["cvg_h"], state["cvg_c"], state["cvg_frame"]],
           return_state=True, noise=noise)
       new_state.update(cvg_h=h, cvg_c=c, cvg_frame=frame)
-      outputs["coarse"] = coarse
-      inputs["coarse"] = coarse
-    frames, g = self.stu(inputs, initial_state=state["stu_g"], return_state=True)
+    valid = None
+    if d:
+      # A static length stays static (the unrolled ONNX step needs it).
+      steps = audio.shape[1] if audio.shape[1] is not None else tf.shape(audio)[1]
+      audio, new_state["lag_audio"] = self._delay(state["lag_audio"], audio, steps)
+      if coarse is not None:
+        coarse, new_state["lag_coarse"] = self._delay(state["lag_coarse"], coarse, steps)
+      position = state["position"]
+      valid = position + tf.cast(tf.range(steps), tf.float32)[None] >= d
+      new_state["position"] = position + tf.cast(steps, tf.float32)
+    inputs["audio"] = audio
+    if coarse is not None:
+      outputs["coarse"] = inputs["coarse"] = coarse
+    frames, g = self.stu(inputs, initial_state=state["stu_g"], return_state=True, valid=valid)
     new_state["stu_g"] = g
     outputs["frames"] = frames
     return outputs, new_state
+
+  @staticmethod
+  def _delay(waiting, current, steps):
+    """(the `steps` items D positions back, the last D items): [B, D + T, ...] split."""
+    joined = tf.concat([waiting, current], 1)
+    return joined[:, :steps], joined[:, steps:]
+
+
+def performance_generator_from_config(config, *, instrument=None, mean_pose=None,
+                                      first_frame=None, canvas=None):
+  """The pipeline a config trains, with fresh weights and every weight created.
+
+  Built as the training tasks build the stages (`models.*_from_config`), so a checkpoint or
+  an export's variables restore into it; the images and the mean pose only set initial
+  values of weights that such a restore replaces.
+
+  Args:
+    config: a run's ConfigDict (its `khp`, `cvg`, `stu` blocks and `resolution`).
+    instrument: the dataset's instrument (the KP's arm path follows it).
+    mean_pose: optional float [67, 2+], the KP's initial mean pose.
+    first_frame, canvas: optional float [R, R, 3] initial images of the CVG and the STU.
+
+  Returns:
+    A PerformanceGenerator.
+  """
+  res = config.resolution
+  stu_config = config.stu
+  kp = cvg = None
+  if stu_config.use_heatmap:
+    kp = keypoint_predictor.keypoint_predictor_from_config(
+        config.khp, np.full((NUM_KEYPOINTS, 2), 0.5, np.float32) if mean_pose is None
+        else mean_pose, instrument)
+  if stu_config.use_coarse:
+    cvg = coarse_video_generator.coarse_video_generator_from_config(
+        config.cvg, res, first_frame=first_frame)
+  stu = structured_temporal_unet.structured_temporal_unet_from_config(
+      stu_config, res, heatmap.num_channels(stu_config.heatmap_parts), canvas=canvas)
+  generator = PerformanceGenerator(stu=stu, keypoint_predictor=kp, coarse_video_generator=cvg,
+                                   heatmap_radius=stu_config.heatmap_radius,
+                                   heatmap_parts=stu_config.heatmap_parts)
+  # Create every weight now (eagerly, outside any loop), as the tasks' build does.
+  generator.step(tf.zeros([1, 1, N_BINS, WINDOW_COLUMNS]), generator.initial_state(1))
+  return generator

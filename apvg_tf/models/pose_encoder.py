@@ -2,7 +2,7 @@
 
 From Ren et al.'s "Music-oriented Dance Video Synthesis with Pose Perceptual Loss": a graph
 network over the skeleton sequence gives features in which motions are compared (the pose
-perceptual loss) and matched against music (the cross-modal evaluator).
+perceptual loss) and matched against music (the sync evaluator).
 
 Per frame t and keypoint p, with mask m_p = [c_p > 0]:
   node features  u_tp = m_p [4 (x_tp - 0.5), 4 (y_tp - 0.5), 50 dx_tp, 50 dy_tp, 1]

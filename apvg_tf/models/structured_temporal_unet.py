@@ -26,6 +26,7 @@ one batched pass. The state (the ConvGRU's g) is returned for streaming.
 import numpy as np
 import tensorflow as tf
 
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS
 from apvg_tf.errors import InputError
 from apvg_tf.models.coarse_video_generator import _logit  # pylint: disable=protected-access
 from apvg_tf.models.conv_gru import ConvGRU
@@ -147,7 +148,7 @@ class StructuredTemporalUNet(tf.keras.Model):
     """The ConvGRU state g_0: zeros [B, s, s, gru_filters]."""
     return tf.zeros([batch_size, self.map_size, self.map_size, self.gru_filters])
 
-  def call(self, inputs, initial_state=None, return_state=False, training=False):
+  def call(self, inputs, initial_state=None, return_state=False, training=False, valid=None):
     """Generates frames.
 
     Args:
@@ -155,6 +156,8 @@ class StructuredTemporalUNet(tf.keras.Model):
       initial_state: optional g from a previous chunk (default zeros).
       return_state: also return the new state.
       training: unused (no dropout or batch norm), kept for the Keras signature.
+      valid: optional bool [B, T]: frames that update the ConvGRU state (the others are
+        drawn but leave g as it was; see `ConvGRU.call`).
 
     Returns:
       float [B, T, R, R, 3] in [0, 1]; with `return_state`, (frames, g).
@@ -179,7 +182,7 @@ class StructuredTemporalUNet(tf.keras.Model):
     if self.use_gru:
       # The state is float32 outside, the compute dtype inside (float16, mixed precision).
       sequence, state = self.gru(_unflat(x, batch, steps),
-                                 initial_state=tf.cast(state, x.dtype))
+                                 initial_state=tf.cast(state, x.dtype), valid=valid)
       x = _flat(sequence)
       state = tf.cast(state, tf.float32)
     else:
@@ -191,7 +194,7 @@ class StructuredTemporalUNet(tf.keras.Model):
       x = self.gcn(x, keypoints[..., :2], confidence)
     if self.use_audio:
       audio = _flat(tf.cast(inputs["audio"], tf.float32))
-      audio.set_shape([None, 84, 87])
+      audio.set_shape([None, N_BINS, WINDOW_COLUMNS])
       a = self.audio_map(self.audio_encoder(audio))
       x = tf.concat([x, tf.reshape(tf.cast(a, x.dtype), [-1, self.map_size, self.map_size,
                                                          self.audio_map_channels])], -1)

@@ -13,8 +13,11 @@ import multiprocessing
 import os
 
 import numpy as np
+import tqdm
 
 from apvg_tf import skeleton
+from apvg_tf.data import DatasetWriter
+from apvg_tf.video_io import VideoWriter
 from apvg_tf.audio import framing, params
 from apvg_tf.errors import InputError
 from apvg_tf.synth import music, render, sound
@@ -111,9 +114,6 @@ def build_synth_dataset(out_dir, *, instrument, minutes=10.0, resolution=128, fp
   Raises:
     InputError: bad arguments, unreadable or unusable MIDI files, missing preview folder.
   """
-  from apvg_tf.data import DatasetWriter  # pylint: disable=g-import-not-at-top
-  from apvg_tf.video_io import VideoWriter  # pylint: disable=g-import-not-at-top
-  import tqdm  # pylint: disable=g-import-not-at-top
   midi_files = list(midi_files or ())
   _check(instrument, minutes, resolution, fps, performer, midi_files, track)
   resolution, fps = int(resolution), float(fps)

@@ -18,7 +18,7 @@ shift its (real) start, so it learns to keep whatever pose it is given; at infer
 is the first frame's, held for minutes, and a held pose scores below the mean frame. From
 the stored first frame the start says nothing about the target, and the L2-optimal frame is
 the conditional mean given the music: the performer where the sound fixes it (the left hand
-follows pitch), a blur where it does not (README, CVG section).
+follows pitch), a blur where it does not (docs/pipeline.md, the CVG; experiments/results/cvg.md).
 
 Validation: every `eval_every_steps` the trainer scores the first `cvg.validation_frames`
 frames of each validation clip, generated as at inference (score: minus their mean PSNR), and
@@ -30,12 +30,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from apvg_tf import data
+from apvg_tf import data, metrics, streaming
 from apvg_tf.data import pipeline, reader
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import cvg_eval, khp_eval, metrics
 from apvg_tf.models import coarse_video_generator
 from apvg_tf.training import precision
+from apvg_tf.training.task import Task
 
 
 def load_first_frame(config, manifest=None):
@@ -94,17 +95,15 @@ def mean_training_frame(config, manifest=None, num_frames=512):
   return (total / (255.0 * count)).astype(np.float32)
 
 
-class CVGTask:
+class CVGTask(Task):
   """Coarse video generation (paper Sec. III-B)."""
 
   name = "cvg"
   fields = ("frames", "audio")
 
-  def __init__(self, config, manifest, workdir=None):
-    del workdir  # Trains from the data alone.
-    self.config = config
+  def __init__(self, config, manifest, frozen=None):
+    super().__init__(config, manifest, frozen)  # Trains from the data alone.
     self.cvg = config.cvg
-    self.manifest = manifest
     if self.cvg.rollout_start not in ("real", "first_frame"):
       raise InputError(f"cvg.rollout_start is {self.cvg.rollout_start!r}; expected 'real' or "
                        "'first_frame'")
@@ -115,7 +114,8 @@ class CVGTask:
     self.model = coarse_video_generator.coarse_video_generator_from_config(
         self.cvg, self.config.resolution, first_frame=load_first_frame(self.config, self.manifest),
         canvas=mean_training_frame(self.config, self.manifest))
-    self.model(tf.zeros([1, 2, 84, 87]))  # Create the weights (outside any tf.while_loop).
+    # Create the weights (outside any tf.while_loop).
+    self.model(tf.zeros([1, 2, N_BINS, WINDOW_COLUMNS]))
     optimizer.build(self.model.trainable_variables)
     self.optimizer = optimizer
     return {"model": self.model, "optimizer": optimizer}
@@ -167,7 +167,7 @@ class CVGTask:
     # Eq. (4): L1 between real and coarse frames, averaged over frames and pixels, and an L2
     # term; the config uses L2 alone: L1's optimum is the per-pixel median, which erases
     # anything that moves (an arm present at a pixel less than half the time), L2's is the
-    # conditional mean (see README).
+    # conditional mean (docs/pipeline.md, the CVG).
     error = frames[:, 1:] - coarse
     l1 = tf.reduce_mean(tf.abs(error), axis=[1, 2, 3, 4])
     l2 = tf.reduce_mean(tf.square(error), axis=[1, 2, 3, 4])
@@ -221,12 +221,12 @@ class CVGTask:
       self._validation = []
       n = int(self.cvg.validation_frames)
       for clip in data.read_clips(self.config.dataset_dir, "validation"):
-        windows = khp_eval.clip_windows(clip, self.manifest)[:n]
-        real = cvg_eval.resize_frames(clip["frames"][:n], self.config.resolution)
+        windows = data.clip_windows(clip, self.manifest)[:n]
+        real = data.resize_frames(clip["frames"][:n], self.config.resolution)
         self._validation.append((windows, real))
-      self._step = cvg_eval.make_step(self.model)
+      self._step = streaming.coarse_step(self.model)
     psnr = [metrics.frame_scores(
-        cvg_eval.generate_clip(self.model, windows, self.config.eval.chunk_frames,
+        streaming.generate_coarse(self.model, windows, self.config.eval.chunk_frames,
                                step=self._step, seed=index), real)[0]
             for index, (windows, real) in enumerate(self._validation)]
     return -float(np.mean(np.concatenate(psnr)))

@@ -3,28 +3,29 @@
 import numpy as np
 import tensorflow as tf
 
-from apvg_tf import data, losses, skeleton
-from apvg_tf.audio import augment
+from apvg_tf import data, losses, metrics, skeleton, streaming
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS, augment
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import khp_eval, metrics
 from apvg_tf.models import keypoint_predictor
 from apvg_tf.training import motion_prior, precision
+from apvg_tf.training.task import Task
 
 
-class KHPTask:
+class KHPTask(Task):
   """Keypoint and heatmap prediction (paper Sec. III-A)."""
 
   name = "khp"
   fields = ("audio", "keypoints")
 
-  def __init__(self, config, manifest, workdir=None):
-    del workdir  # Trains from the data alone.
-    self.config = config
+  def __init__(self, config, manifest, frozen=None):
+    """`frozen`: {"sync": the trained sync evaluator} with the pose perceptual loss."""
+    super().__init__(config, manifest, frozen)
     self.khp = config.khp
-    self.manifest = manifest
     self.mean_pose = np.asarray(manifest["mean_pose"], np.float32)
     self._validation = None
-    self.prior = motion_prior.MotionPrior(config)
+    sync = self.frozen.get("sync")
+    self.prior = motion_prior.MotionPrior(
+        config, motion_encoder=sync.motion_encoder if sync is not None else None)
     self._check_augmentation()
     if not 0 <= self.khp.lookahead_frames < config.window_frames:
       raise InputError(f"khp.lookahead_frames is {self.khp.lookahead_frames}; it must be at "
@@ -56,7 +57,7 @@ class KHPTask:
     def new_model():
       model = keypoint_predictor.keypoint_predictor_from_config(
           self.khp, self.mean_pose, self.manifest.get("instrument"))
-      model(tf.zeros([1, 1, 84, 87]))  # Create the weights.
+      model(tf.zeros([1, 1, N_BINS, WINDOW_COLUMNS]))  # Create the weights.
       return model
 
     self.model = new_model()
@@ -203,7 +204,7 @@ class KHPTask:
     Polyak averaging over the last ~1 / (1 - decay) steps: an average of weights often
     generalises better than any one of them, and it removes the step-to-step noise from the
     choice of the best validation checkpoint. (On the virtual cellist it did not help the
-    bow hand: README, "Results on the virtual cellist".)
+    bow hand: experiments/results/khp.md.)
     """
     decay = self.khp.ema_decay
     if decay:
@@ -239,11 +240,11 @@ class KHPTask:
     if not self.manifest["splits"].get("validation"):
       return None
     if self._validation is None:
-      self._validation = [(khp_eval.clip_windows(c, self.manifest, self.khp.lookahead_frames),
+      self._validation = [(data.clip_windows(c, self.manifest, self.khp.lookahead_frames),
                            c["keypoints"])
                           for c in data.read_clips(self.config.dataset_dir, "validation",
                                                    with_frames=False)]
     pooled = [metrics.keypoint_distance(
-        khp_eval.predict_clip(self.model, windows, self.config.eval.chunk_frames), real)
+        streaming.predict_keypoints(self.model, windows, self.config.eval.chunk_frames), real)
               for windows, real in self._validation]
     return sum(p[0] for p in pooled) / max(sum(p[1] for p in pooled), 1)

@@ -3,7 +3,7 @@
 Options of the KHP stage (`config.khp`), each off at weight 0:
   pose_perceptual_weight   sum over the motion encoder's layers k of mean |f^k(K^pred) -
                            f^k(K^real)|, f the frozen motion encoder of the trained
-                           cross-modal evaluator (`config.sync.evaluator_workdir`; Ren et
+                           sync evaluator (`config.sync.evaluator_workdir`; Ren et
                            al.'s pretrained graph network). Compares motions by the features
                            in which motion is matched to music, not point by point.
   adversarial_weight       the generator terms of a frame discriminator D_f (single poses)
@@ -17,8 +17,10 @@ missing real point takes the predicted one), so missing detections count on neit
 import tensorflow as tf
 
 from apvg_tf import losses
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS
 from apvg_tf.errors import InputError
 from apvg_tf.models import pose_discriminators
+from apvg_tf.skeleton import NUM_KEYPOINTS
 from apvg_tf.training import precision
 
 
@@ -30,31 +32,29 @@ def _frames(keypoints):
 class MotionPrior:
   """Builds and computes the motion prior's losses for a KHPTask."""
 
-  def __init__(self, config):
+  def __init__(self, config, motion_encoder=None):
+    """Args: config (the run's), motion_encoder (the trained sync evaluator's motion
+    encoder, frozen; needed when `khp.pose_perceptual_weight` > 0)."""
     self.config = config
     self.khp = config.khp
     self.perceptual = self.khp.pose_perceptual_weight > 0
     self.adversarial = self.khp.adversarial_weight > 0
-    self.encoder = self.frame_d = self.sequence_d = self.d_optimizer = None
+    self.encoder = motion_encoder  # Frozen: not in the KP's variables.
+    self.frame_d = self.sequence_d = self.d_optimizer = None
 
   def build(self, optimizer):
-    """Creates (and restores) its networks; returns what to checkpoint with the KP."""
+    """Creates its networks; returns what to checkpoint with the KP.
+
+    Without the motion encoder (a KP restored for evaluation or export) the pose
+    perceptual term cannot be computed; `generator_losses` then refuses to run.
+    """
     items = {}
-    if self.perceptual:
-      from apvg_tf.training import sync_task  # pylint: disable=g-import-not-at-top  (cycle)
-      evaluator = sync_task.restore_evaluator(self.config)
-      if evaluator is None:
-        raise InputError(
-            "khp.pose_perceptual_weight > 0 needs a trained cross-modal evaluator: train one "
-            "with python train.py --config=... --workdir=EVAL --config.stage=sync, then pass "
-            "--config.sync.evaluator_workdir=EVAL")
-      self.encoder = evaluator.motion_encoder  # Frozen: not in the KP's variables.
     if self.adversarial:
       self.frame_d = pose_discriminators.FramePoseDiscriminator(name="frame_discriminator")
       self.sequence_d = pose_discriminators.SequencePoseDiscriminator(
           name="sequence_discriminator")
-      self.frame_d(tf.zeros([1, 67, 2]))
-      self.sequence_d(tf.zeros([1, 8, 67, 2]), tf.zeros([1, 8, 84, 87]))
+      self.frame_d(tf.zeros([1, NUM_KEYPOINTS, 2]))
+      self.sequence_d(tf.zeros([1, 8, NUM_KEYPOINTS, 2]), tf.zeros([1, 8, N_BINS, WINDOW_COLUMNS]))
       self.d_optimizer = precision.wrap(tf.keras.optimizers.Adam(optimizer.learning_rate),
                                         self.config.mixed_precision)
       self.d_optimizer.build(self.discriminator_variables)
@@ -79,6 +79,9 @@ class MotionPrior:
     """
     out = {}
     if self.perceptual:
+      if self.encoder is None:
+        raise InputError("the pose perceptual loss needs the sync evaluator's motion encoder "
+                         "(stages.make_task(..., for_training=True) restores it)")
       fake = tf.concat([pred, keypoints[..., 2:]], -1)
       _, fake_features = self.encoder(fake)
       _, real_features = self.encoder(keypoints)

@@ -19,32 +19,28 @@ import numpy as np
 import tensorflow as tf
 
 from apvg_tf import heatmap, losses
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS
 from apvg_tf.errors import InputError
 from apvg_tf.models import discriminator as discriminator_lib
 from apvg_tf.models import performance_generator, structured_temporal_unet, vgg as vgg_lib
+from apvg_tf.skeleton import NUM_KEYPOINTS
 from apvg_tf.training import cvg_task, precision, randomness
+from apvg_tf.training.task import Task
 
 TRAIN_KEYPOINTS = ("predicted", "real")
 COARSE_STARTS = ("first_frame", "real")
 
 
-def heatmap_channels(stu_config):
-  return len(heatmap.PART_ORDER) if stu_config.heatmap_parts else 1
-
-
-class STUTask:
+class STUTask(Task):
   """Final video generation (paper Sec. III-C)."""
 
   name = "stu"
   fields = ("frames", "audio", "keypoints")
 
-  def __init__(self, config, manifest, workdir=None, frozen=None):
-    """`frozen`: {"khp": KP, "cvg": CVG} models to use instead of the work directory's."""
-    self.config = config
+  def __init__(self, config, manifest, frozen=None):
+    """`frozen`: the trained {"khp": KP, "cvg": CVG} the STU uses (those it needs)."""
+    super().__init__(config, manifest, frozen)
     self.stu = config.stu
-    self.manifest = manifest
-    self.workdir = workdir
-    self.frozen = frozen or {}
     if self.stu.train_keypoints not in TRAIN_KEYPOINTS:
       raise InputError(f"stu.train_keypoints is {self.stu.train_keypoints!r}; expected one of "
                        f"{', '.join(TRAIN_KEYPOINTS)}")
@@ -54,14 +50,11 @@ class STUTask:
     self.kp = self.cvg = None
 
   def _frozen(self, stage):
-    """The trained model of an earlier stage in this work directory (restored, not trained)."""
-    from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top  (cycle)
-    if stage in self.frozen:
-      return self.frozen[stage]
-    if self.workdir is None:
-      raise InputError("the STU trains on the KP and CVG of its work directory; give one")
-    task, _ = trainer.restore(self.config, self.workdir, stage)
-    return task.model  # Frozen: only self.model's and the discriminator's variables train.
+    """The trained model of an earlier stage (frozen: only the STU and D train)."""
+    if stage not in self.frozen:
+      raise InputError(f"the STU needs the trained {stage} stage; build the task with "
+                       "stages.make_task, which restores it from the work directory")
+    return self.frozen[stage]
 
   def build(self, optimizer):
     """Creates the models (inside the strategy scope) and returns what to checkpoint."""
@@ -74,7 +67,7 @@ class STUTask:
     if self.stu.use_coarse:
       self.cvg = self._frozen("cvg")
     self.model = structured_temporal_unet.structured_temporal_unet_from_config(
-        self.stu, self.config.resolution, heatmap_channels(self.stu),
+        self.stu, self.config.resolution, heatmap.num_channels(self.stu.heatmap_parts),
         canvas=cvg_task.mean_training_frame(self.config, self.manifest))
     self.discriminator = discriminator_lib.discriminator_from_config(self.stu)
     self.vgg = vgg_lib.VGGFeatures(backbone=self.config.cvg.backbone,
@@ -83,7 +76,7 @@ class STUTask:
                                    trainable=False, name="perceptual_vgg")
     res = self.config.resolution
     self.model(self._dummy_inputs(1, 1), initial_state=None)
-    self.discriminator(tf.zeros([1, res, res, 3]), tf.zeros([1, 84, 87]))
+    self.discriminator(tf.zeros([1, res, res, 3]), tf.zeros([1, N_BINS, WINDOW_COLUMNS]))
     # The discriminator's own Adam on the same schedule (loss-scaled like the generator's).
     self.d_optimizer = precision.wrap(tf.keras.optimizers.Adam(optimizer.learning_rate),
                                       self.config.mixed_precision)
@@ -96,9 +89,10 @@ class STUTask:
   def _dummy_inputs(self, batch, steps):
     res = self.config.resolution
     return {"coarse": tf.zeros([batch, steps, res, res, 3]),
-            "heatmaps": tf.zeros([batch, steps, res, res, heatmap_channels(self.stu)]),
-            "keypoints": tf.zeros([batch, steps, 67, 3]),
-            "audio": tf.zeros([batch, steps, 84, 87])}
+            "heatmaps": tf.zeros([batch, steps, res, res,
+                                  heatmap.num_channels(self.stu.heatmap_parts)]),
+            "keypoints": tf.zeros([batch, steps, NUM_KEYPOINTS, 3]),
+            "audio": tf.zeros([batch, steps, N_BINS, WINDOW_COLUMNS])}
 
   def generator(self):
     """The trained pipeline for inference: a PerformanceGenerator of KP, CVG and this STU."""

@@ -1,4 +1,4 @@
-"""The cross-modal evaluator as a training task (`--config.stage=sync`).
+"""the sync evaluator as a training task (`--config.stage=sync`).
 
 Trained once per dataset, on its training split only, in a work directory of its own; the
 KHP's evaluation (`sync_score`, `motion_fd`) and the pose perceptual loss read it from
@@ -11,23 +11,23 @@ each replica's pairs are one another's negatives).
 import numpy as np
 import tensorflow as tf
 
-from apvg_tf import data, losses
+from apvg_tf import data, losses, metrics
+from apvg_tf.audio import N_BINS, WINDOW_COLUMNS
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import khp_eval, sync_eval
-from apvg_tf.models import cross_modal
+from apvg_tf.models import sync_evaluator
+from apvg_tf.skeleton import NUM_KEYPOINTS
 from apvg_tf.training import precision
+from apvg_tf.training.task import Task
 
 
-class SyncTask:
+class SyncTask(Task):
   """Contrastive training of the audio and motion encoders (Ren et al.'s evaluator)."""
 
   name = "sync"
   fields = ("audio", "keypoints")
 
-  def __init__(self, config, manifest, workdir=None):
-    del workdir  # Trains from the data alone.
-    self.config = config
-    self.manifest = manifest
+  def __init__(self, config, manifest, frozen=None):
+    super().__init__(config, manifest, frozen)  # Trains from the data alone.
     self._validation = None
     sync = config.sync
     if sync.window_frames % sync.sequence_frames:
@@ -36,8 +36,9 @@ class SyncTask:
 
   def build(self, optimizer):
     """Creates the evaluator (inside the strategy scope) and returns what to checkpoint."""
-    self.model = cross_modal.evaluator_from_config(self.config.sync)
-    self.model(tf.zeros([1, 8, 84, 87]), tf.zeros([1, 8, 67, 3]))  # Create the weights.
+    self.model = sync_evaluator.sync_evaluator_from_config(self.config.sync)
+    # Create the weights.
+    self.model(tf.zeros([1, 8, N_BINS, WINDOW_COLUMNS]), tf.zeros([1, 8, NUM_KEYPOINTS, 3]))
     optimizer.build(self.model.trainable_variables)
     self.optimizer = optimizer
     return {"model": self.model, "optimizer": optimizer}
@@ -76,32 +77,15 @@ class SyncTask:
     if self._validation is None:
       clips = list(data.read_clips(self.config.dataset_dir, "validation", with_frames=False))
       length = self.config.sync.sequence_frames
-      audio = sync_eval.cut_sequences([khp_eval.clip_windows(c, self.manifest) for c in clips],
+      audio = metrics.cut_sequences([data.clip_windows(c, self.manifest) for c in clips],
                                       length)
-      motion = sync_eval.cut_sequences([c["keypoints"] for c in clips], length)
+      motion = metrics.cut_sequences([c["keypoints"] for c in clips], length)
       if len(audio) < 2:
         return None
-      sets = sync_eval.candidate_sets(len(audio), min(self.config.sync.candidates, len(audio)))
+      sets = metrics.candidate_sets(len(audio), min(self.config.sync.candidates, len(audio)))
       self._validation = audio, motion, sets
     audio, motion, sets = self._validation
-    scores = sync_eval.retrieval_metrics(sync_eval.embed(self.model.embed_audio, audio),
-                                         sync_eval.embed(self.model.embed_motion, motion), sets)
+    scores = metrics.retrieval_metrics(metrics.embed(self.model.embed_audio, audio),
+                                         metrics.embed(self.model.embed_motion, motion), sets)
     return 1.0 - scores["sync_score"]
 
-
-def restore_evaluator(config):
-  """The trained evaluator of `config.sync.evaluator_workdir` (frozen), or None if unset.
-
-  Raises:
-    InputError: if the folder is set but holds no trained evaluator.
-  """
-  workdir = config.sync.evaluator_workdir
-  if not workdir:
-    return None
-  from apvg_tf.training import trainer  # pylint: disable=g-import-not-at-top  (cycle)
-  try:
-    task, _ = trainer.restore(config, workdir, "sync")
-  except InputError as e:
-    raise InputError(f"config.sync.evaluator_workdir: {e}") from None
-  task.model.trainable = False
-  return task.model

@@ -1,15 +1,7 @@
 """The training loop every stage uses: `train_and_evaluate(config, workdir)`.
 
-Layout of a work directory:
-  <workdir>/config.json                the config of the last run
-  <workdir>/<stage>/checkpoints/       tf.train.CheckpointManager (model, optimizer, step)
-  <workdir>/<stage>/best/              the checkpoint with the best validation score so far,
-                                       and best.json ({"step", "score"}); evaluation and
-                                       export use it when `config.eval.checkpoint == "best"`
-  <workdir>/<stage>/train/             TensorBoard events (losses, learning rate, steps/s,
-                                       images)
-A run resumes from the newest checkpoint of its stage; a stage whose checkpoint has reached
-`num_train_steps` is done and is skipped.
+The work directory's layout is in `stages`. A run resumes from the newest checkpoint of its
+stage; a stage whose checkpoint has reached `num_train_steps` is done and is skipped.
 
 Fault tolerance: checkpoints every `checkpoint_every_steps` and, on SIGTERM or SIGINT, at the
 end of the step under way (then `TrainingStopped`; under MultiWorkerMirroredStrategy TF's
@@ -40,14 +32,9 @@ import tensorflow as tf
 
 from apvg_tf import data, strategy as strategy_lib
 from apvg_tf.data import manifest as manifest_lib
-from apvg_tf.errors import InputError
-from apvg_tf.training import cvg_task, khp_task, precision, randomness, stu_task, sync_task
-
-TASKS = {"khp": khp_task.KHPTask, "cvg": cvg_task.CVGTask, "stu": stu_task.STUTask,
-         "sync": sync_task.SyncTask}
-STAGE_ORDER = ("khp", "cvg", "stu")
-# Loop settings a stage's config block may override (0 there: use the shared value).
-STAGE_OVERRIDES = ("num_train_steps", "batch_size", "window_frames")
+from apvg_tf.training import precision, randomness, stages
+from apvg_tf.training.stages import (MODEL_SETTINGS, check_model_matches, check_settings_match,
+                                     model_settings, stage_config, stage_dir)
 
 
 class TrainingStopped(Exception):
@@ -63,162 +50,6 @@ class TrainingStopped(Exception):
     self.exit_code = exit_code
 
 
-def stage_config(config, stage):
-  """The config a stage trains and evaluates with.
-
-  Each stage's block (`config.khp`, `config.cvg`, ...) may set `num_train_steps`,
-  `batch_size` and `window_frames`; non-zero values replace the shared ones, so
-  `--config.stage=all` can train each stage for its own length and on its own windows.
-
-  Args:
-    config: the run's ConfigDict.
-    stage: 'khp', 'cvg' or 'stu'.
-
-  Returns:
-    A resolved copy of `config`.
-  """
-  resolved = config.copy_and_resolve_references()
-  block = config.get(stage)
-  with resolved.unlocked():
-    for key in STAGE_OVERRIDES:
-      value = block.get(key, 0) if block is not None else 0
-      if value:
-        resolved[key] = value
-  return resolved
-
-
-def learning_rate_schedule(config):
-  """The paper's Adam learning rate: from 1e-3 down to 1.25e-4 over the run (exponential)."""
-  return tf.keras.optimizers.schedules.ExponentialDecay(
-      config.learning_rate, decay_steps=max(config.num_train_steps, 1),
-      decay_rate=config.final_learning_rate / config.learning_rate)
-
-
-def make_task(config, stage, manifest, workdir=None):
-  """The task of a stage (the STU's restores the frozen KP and CVG from `workdir`)."""
-  if stage not in TASKS:
-    raise InputError(f"unknown stage {stage!r}; expected one of {', '.join(TASKS)} or all")
-  return TASKS[stage](config, manifest, workdir=workdir)
-
-
-def untrained_generator(config, manifest):
-  """The three stages' models with fresh weights, as one PerformanceGenerator.
-
-  For restoring an export's variables into (serving.module_from_export): same construction
-  as training, so the variables line up with the saved ones.
-  """
-  frozen = {}
-  for stage in ("khp", "cvg"):
-    task = make_task(stage_config(config, stage), stage, manifest)
-    task.build(tf.keras.optimizers.Adam())
-    frozen[stage] = task.model
-  task = stu_task.STUTask(stage_config(config, "stu"), manifest, frozen=frozen)
-  task.build(tf.keras.optimizers.Adam())
-  return task.generator()
-
-
-def stage_dir(workdir, stage):
-  return os.path.join(workdir, stage)
-
-
-def restore(config, workdir, stage, strategy=None):
-  """Builds a stage's task and restores its newest checkpoint (for evaluation and export).
-
-  Returns:
-    (task, step): the task with its model, and the restored step.
-
-  Raises:
-    InputError: if the work directory has no checkpoint of that stage, or its model is not
-      the one the config builds (e.g. evaluated without an override it was trained with).
-  """
-  config = stage_config(config, stage)
-  manifest = data.load_manifest(config.dataset_dir)
-  strategy = strategy or tf.distribute.get_strategy()
-  with strategy.scope():
-    task = make_task(config, stage, manifest, workdir)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    items = task.build(tf.keras.optimizers.Adam(learning_rate_schedule(config)))
-    checkpoint = tf.train.Checkpoint(step=step, **items)
-  latest = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "checkpoints"))
-  best = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "best"))
-  if config.eval.checkpoint == "best" and best is not None:
-    latest = best
-  if latest is None:
-    raise InputError(f"{workdir!r} has no {stage} checkpoint; train it first: python train.py "
-                     f"--config=... --workdir={workdir} --config.stage={stage}")
-  check_model_matches(latest, task.model, stage, workdir)
-  checkpoint.restore(latest).expect_partial()
-  return task, int(step.numpy())
-
-
-MODEL_SETTINGS = "model.json"  # <workdir>/<stage>/model.json: the settings it was built with.
-# get_config values that come from the data or the machine, or that only training reads (an
-# initializer only sets the weights a checkpoint then replaces).
-_NOT_SETTINGS = ("mean_pose", "first_frame", "canvas", "vgg_weights_path", "name", "dropout",
-                 "input_noise", "gcn_output_initializer")
-
-
-def model_settings(model):
-  """The settings that define a stage's model and its outputs: a JSON-ready dict."""
-  config = json.loads(json.dumps(model.get_config(), default=lambda x: np.asarray(x).tolist()))
-  return {key: value for key, value in config.items() if key not in _NOT_SETTINGS}
-
-
-def check_settings_match(model, stage, workdir):
-  """Raises an InputError unless the stage was trained with the model settings the config
-  gives (e.g. the KP's lookahead, which no variable holds); runs without a record pass."""
-  saved = os.path.join(stage_dir(workdir, stage), MODEL_SETTINGS)
-  if os.path.exists(saved):  # Runs of earlier versions have none.
-    with open(saved) as f:  # Keys added to _NOT_SETTINGS since the run was trained drop out.
-      trained = {k: v for k, v in json.load(f).items() if k not in _NOT_SETTINGS}
-    built = model_settings(model)
-    differ = sorted(k for k in trained.keys() | built.keys() if trained.get(k) != built.get(k))
-    if differ:
-      hint = (" The arm path's points follow the dataset's instrument." if "arm_points" in differ
-              else "")
-      raise InputError(
-          f"the {stage} model in {workdir!r} was trained with other settings than this config "
-          f"gives: " + ", ".join(f"{k}={trained.get(k)} (this config: {built.get(k)})"
-                                 for k in differ[:4]) +
-          f". Use the config and overrides the run was trained with (listed in {saved})." + hint)
-
-
-def check_model_matches(path, model, stage, workdir):
-  """Raises an InputError unless the stage's settings match (`check_settings_match`) and
-  checkpoint `path` holds exactly `model`'s variables.
-
-  A partial restore would otherwise leave the variables the checkpoint lacks at their
-  initial values (or ignore those the config's model lacks) and evaluate a wrong model
-  without a word.
-  """
-  check_settings_match(model, stage, workdir)
-  with tempfile.TemporaryDirectory() as folder:
-    written = tf.train.Checkpoint(model=model).write(os.path.join(folder, "model"))
-    expected = {name: shape for name, shape in tf.train.list_variables(written)
-                if name.startswith("model/")}
-  found = {name: shape for name, shape in tf.train.list_variables(path)
-           if name.startswith("model/")}
-  short = lambda name: name.split("/.ATTRIBUTES")[0]
-  problems = []
-  only_checkpoint = sorted(found.keys() - expected.keys())
-  if only_checkpoint:
-    problems.append(f"the checkpoint has {len(only_checkpoint)} variables the config's model "
-                    f"lacks, e.g. {short(only_checkpoint[0])}")
-  only_model = sorted(expected.keys() - found.keys())
-  if only_model:
-    problems.append(f"the config's model has {len(only_model)} variables the checkpoint "
-                    f"lacks, e.g. {short(only_model[0])}")
-  reshaped = sorted(n for n in expected.keys() & found.keys() if expected[n] != found[n])
-  if reshaped:
-    problems.append(f"{len(reshaped)} variables differ in shape, e.g. {short(reshaped[0])}: "
-                    f"{found[reshaped[0]]} in the checkpoint, {expected[reshaped[0]]} built")
-  if problems:
-    raise InputError(
-        f"the {stage} checkpoint in {workdir!r} is not the model this config builds: "
-        f"{'; '.join(problems)}. Use the config and overrides "
-        f"the run was trained with (listed in {os.path.join(workdir, 'config.json')}).")
-
-
 def train_and_evaluate(config, workdir):
   """Trains the configured stage(s) in `workdir`, resuming where a previous run stopped.
 
@@ -229,11 +60,11 @@ def train_and_evaluate(config, workdir):
   Returns:
     dict stage -> last logged losses.
   """
-  stages = STAGE_ORDER if config.stage == "all" else (config.stage,)
+  names = stages.STAGE_ORDER if config.stage == "all" else (config.stage,)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=1))
-  return {stage: train_stage(config, workdir, stage) for stage in stages}
+  return {stage: train_stage(config, workdir, stage) for stage in names}
 
 
 def _is_chief(strategy):
@@ -289,9 +120,9 @@ def train_stage(config, workdir, stage):
     atexit.register(shutil.rmtree, write_dir, True)  # Its copies are never read.
   # Layers take their dtype policy when constructed, so only the building needs it.
   with precision.policy(config.mixed_precision), strategy.scope():
-    task = make_task(config, stage, manifest, workdir)
+    task = stages.make_task(config, stage, manifest, workdir, for_training=True)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    schedule = learning_rate_schedule(config)
+    schedule = stages.learning_rate_schedule(config)
     items = task.build(precision.wrap(tf.keras.optimizers.Adam(schedule),
                                       config.mixed_precision))
     checkpoint = tf.train.Checkpoint(step=step, **items)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from scipy import ndimage, signal
 
 from apvg_tf import skeleton
+from apvg_tf.errors import InputError
 
 
 def keypoint_distance(pred, real, part=None):
@@ -153,3 +154,80 @@ def flicker(generated, real):
     total += float(np.abs(g - r).sum()) / 255.0
     count += g.size
   return total, count
+
+
+# ------------------------------------------------- cross-modal retrieval (sync_score)
+
+def cut_sequences(arrays, length, stride=None):
+  """Consecutive runs of `length` frames of each clip's array.
+
+  Args:
+    arrays: list of [T_c, ...] arrays (one per clip).
+    length: frames per sequence.
+    stride: frames between starts (default `length`: non-overlapping).
+
+  Returns:
+    [N, length, ...] (N may be 0).
+  """
+  stride = stride or length
+  out = [a[s:s + length] for a in arrays for s in range(0, len(a) - length + 1, stride)]
+  return np.stack(out) if out else np.zeros((0, length) + arrays[0].shape[1:], np.float32)
+
+
+def embed(fn, items, batch=64):
+  """fn over [N, ...] in batches of `batch` (an evaluator's embedding or encoder): NumPy."""
+  return np.concatenate([np.asarray(fn(items[s:s + batch])) for s in range(0, len(items), batch)])
+
+
+def candidate_sets(count, candidates, seed=0):
+  """[count, candidates] indices: row i is i followed by candidates - 1 others, seeded."""
+  if count < candidates:
+    raise InputError(
+        f"the cross-modal evaluation needs at least {candidates} sequences (one true audio and "
+        f"{candidates - 1} others per sequence) but the split has {count}; use a split with "
+        "more music, or lower --config.sync.candidates / --config.sync.sequence_frames")
+  rng = np.random.default_rng(seed)
+  rows = []
+  for i in range(count):
+    others = np.delete(np.arange(count), i)
+    rows.append(np.concatenate([[i], rng.choice(others, candidates - 1, replace=False)]))
+  return np.stack(rows)
+
+
+def retrieval_metrics(audio_embeddings, motion_embeddings, sets, suffix=""):
+  """Accuracy at 1 and 5 and the cosine margin (module docstring) as a dict.
+
+  Args:
+    audio_embeddings: float [N, E] unit vectors.
+    motion_embeddings: float [N, E] unit vectors; row i goes with audio row i.
+    sets: int [N, C] candidate sets from `candidate_sets` (column 0 the true audio).
+    suffix: appended to every key ("_real", "_mean_pose", ...).
+  """
+  cos = motion_embeddings @ audio_embeddings.T  # [N, N]
+  rows = np.arange(len(sets))[:, None]
+  scores = cos[rows, sets]  # [N, C]
+  true, others = scores[:, :1], scores[:, 1:]
+  # Ties within float rounding count as ties: the same motion for every audio ties exactly.
+  tol = 1e-6
+  greater = np.sum(others > true + tol, 1)
+  ties = np.sum(np.abs(others - true) <= tol, 1)
+  at = lambda k: float(np.mean(np.clip((k - greater) / (ties + 1.0), 0.0, 1.0)))
+  return {f"sync_score{suffix}": at(1), f"sync_score_top5{suffix}": at(5),
+          f"sync_margin{suffix}": float(np.mean(true[:, 0] - others.mean(1)))}
+
+
+def frechet_distance(a, b):
+  """Frechet distance between Gaussians fitted to the rows of a [N, E] and b [M, E]."""
+  mu_a, mu_b = a.mean(0), b.mean(0)
+  cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  # tr sqrt(A B) = sum of sqrt(eigenvalues of A^1/2 B A^1/2), which is symmetric PSD: this
+  # stays real and stable when A or B is singular (fewer sequences than dimensions).
+  values, vectors = np.linalg.eigh(cov_a)
+  root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+  cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+  return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
+
+
+def with_confidence(coordinates, real):
+  """Predicted [T, P, 2] with the real keypoints' confidences [T, P, 3]: the same points count."""
+  return np.concatenate([coordinates, real[..., 2:3]], -1).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The cross-modal audio-motion evaluator (Ren et al.'s cross-modal evaluation).
+"""The sync evaluator: Ren et al.'s cross-modal audio-motion evaluator.
 
 Two encoders map a sequence of T frames into one embedding space, trained contrastively on
 the (audio, motion) pairs of a dataset's training split:
@@ -62,7 +62,7 @@ class AudioSequenceEncoder(tf.keras.layers.Layer):
 
 
 @tf.keras.utils.register_keras_serializable(package="apvg_tf")
-class CrossModalEvaluator(tf.keras.Model):
+class SyncEvaluator(tf.keras.Model):
   """(audio [B, T, 84, 87], keypoints [B, T, P, 3]) -> unit embeddings ([B, E], [B, E])."""
 
   def __init__(self, *, embedding=128, audio_channels=(32, 64, 64), audio_stride=4,
@@ -106,9 +106,9 @@ class CrossModalEvaluator(tf.keras.Model):
             "temporal_strides": self.temporal_strides, "name": self.name}
 
 
-def evaluator_from_config(sync_config):
-  """The config stops here: a CrossModalEvaluator from `config.sync`."""
-  return CrossModalEvaluator(embedding=sync_config.embedding,
+def sync_evaluator_from_config(sync_config):
+  """The config stops here: a SyncEvaluator from `config.sync`."""
+  return SyncEvaluator(embedding=sync_config.embedding,
                              audio_channels=sync_config.audio_channels,
                              audio_stride=sync_config.audio_stride,
                              node_units=sync_config.node_units,
@@ -116,4 +116,4 @@ def evaluator_from_config(sync_config):
                              pool_heads=sync_config.pool_heads,
                              temporal_channels=sync_config.temporal_channels,
                              temporal_strides=sync_config.temporal_strides,
-                             name="cross_modal_evaluator")
+                             name="sync_evaluator")

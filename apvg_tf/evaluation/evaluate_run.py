@@ -1,4 +1,7 @@
-"""`evaluate(config, workdir, split)`: metrics of every trained stage into metrics.json."""
+"""`evaluate_run(config, workdir, split)`: every trained stage of a run into metrics.json.
+
+The evaluation package imports training only here, to restore a run's stages.
+"""
 
 import json
 import os
@@ -8,12 +11,12 @@ import tensorflow as tf
 from apvg_tf.data import manifest as manifest_lib
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import cvg_eval, khp_eval, stu_eval, sync_eval
-from apvg_tf.training import sync_task, trainer
+from apvg_tf.training import stages as stages_lib
 
 # Stage -> its evaluation function(task, config, split, out_dir) -> metrics dict.
 EVALUATORS = {
     "khp": lambda task, config, *args, **kwargs: khp_eval.evaluate_khp(
-        task.model, config, *args, evaluator=sync_task.restore_evaluator(config), **kwargs),
+        task.model, config, *args, evaluator=stages_lib.restore_sync_evaluator(config), **kwargs),
     "cvg": lambda task, *args, **kwargs: cvg_eval.evaluate_cvg(task.model, *args, **kwargs),
     "stu": lambda task, *args, **kwargs: stu_eval.evaluate_stu(task.generator(), *args,
                                                                **kwargs),
@@ -23,12 +26,12 @@ EVALUATORS = {
 
 def trained_stages(workdir):
   """The stages of EVALUATORS that have a checkpoint in `workdir`, in pipeline order."""
-  return [stage for stage in trainer.STAGE_ORDER + ("sync",) if stage in EVALUATORS and
-          tf.train.latest_checkpoint(os.path.join(trainer.stage_dir(workdir, stage),
+  return [stage for stage in stages_lib.STAGE_ORDER + ("sync",) if stage in EVALUATORS and
+          tf.train.latest_checkpoint(os.path.join(stages_lib.stage_dir(workdir, stage),
                                                   "checkpoints"))]
 
 
-def evaluate(config, workdir, split=None, stages=None):
+def evaluate_run(config, workdir, split=None, stages=None):
   """Evaluates the stages trained in `workdir` and writes `<workdir>/metrics.json`.
 
   Every stage with a checkpoint (or those of `stages`) is evaluated (KHP: keypoint metrics;
@@ -63,7 +66,7 @@ def evaluate(config, workdir, split=None, stages=None):
   stages = [s for s in trained if s in stages] if stages else trained
   metrics, per_stage = {"split": split}, {}
   for stage in stages:
-    task, step = trainer.restore(config, workdir, stage)
+    task, step = stages_lib.restore(config, workdir, stage)
     metrics[f"{stage}_step"] = step
     per_stage[stage] = EVALUATORS[stage](task, config, split,
                                          out_dir=os.path.join(workdir, stage, f"eval_{split}"))
