@@ -1,7 +1,12 @@
 """Tiny config for tests: a few steps on a tiny dataset, seconds on a CPU.
 
-  python train.py --config=configs/debug.py --workdir=/tmp/debug \
-      --config.dataset_dir=/tmp/debug_data
+  python preprocess.py synth --instrument=cello --minutes=0.5 --resolution=64 \
+      --out=runs/debug_data
+  python train.py --config=configs/debug.py --workdir=runs/debug --config.stage=all \
+      --config.dataset_dir=runs/debug_data
+
+Expected result: the loop runs end to end in seconds per stage; the networks are too small
+to learn anything (the tests use it: tests/conftest.py).
 """
 
 from configs import default

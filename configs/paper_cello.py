@@ -8,9 +8,11 @@ The paper (Sec. IV-A): Sub-URMP cello, frames cropped square and resized to 256x
 84 bins with hop 256 at 44.1 kHz (87-column windows), Adam from 1e-3 down to 1.25e-4, Kaiming
 initialisation, VGG-19 (ImageNet) for the perceptual loss. Runs on one or several GPUs
 (MirroredStrategy; batch sizes are global); on GPUs with tensor cores add
---config.mixed_precision=True (float16 with loss scaling). Expected result: the paper's
-Table I row "Ours" is PSNR 17.07 and SSIM 0.563 on Sub-URMP cello; not yet measured here (no
-GPU on the development machine).
+--config.mixed_precision=True (float16 with loss scaling; docs/scaling.md).
+
+Expected result: the paper's Table I row "Ours" is PSNR 17.07 and SSIM 0.563 on Sub-URMP
+cello; not yet measured here (no GPU on the development machine), so there is no result file
+under experiments/results/ (docs/results.md).
 """
 
 from configs import default

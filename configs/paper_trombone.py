@@ -4,7 +4,8 @@
       --config.stage=all
 
 Expected result: the paper's Table I row "Ours" is PSNR 15.91 and SSIM 0.397 on Sub-URMP
-trombone; not yet measured here (no GPU on the development machine).
+trombone; not yet measured here (no GPU on the development machine), so there is no result
+file under experiments/results/.
 """
 
 from configs import paper_cello

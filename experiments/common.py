@@ -56,9 +56,9 @@ def up_to_date(workdir, split, stages):
   return os.path.getmtime(path) > newest
 
 
-def markdown_table(rows, columns):
-  """rows: list of (name, metrics dict) -> a Markdown table string."""
-  lines = ["| variant | " + " | ".join(columns) + " |",
+def markdown_table(rows, columns, name_column="variant"):
+  """rows: list of (name, metrics dict) -> a Markdown table string; name_column heads the names."""
+  lines = [f"| {name_column} | " + " | ".join(columns) + " |",
            "|---|" + "---|" * len(columns)]
   for name, metrics in rows:
     cells = [f"{metrics[c]:.4f}" if isinstance(metrics.get(c), float) else

@@ -6,7 +6,7 @@
 Each table is the `table1.json` of one `table1_stu.py` run: the same variants, at one seed
 (`--override=seed=S`). A single 300-step run per variant cannot separate parts that buy a few
 hundredths of a dB: on the virtual cellist the full model's PSNR spans 0.085 dB over five
-seeds (28.099 to 28.184; README, "Table I over five seeds"). This puts the spread beside
+seeds (28.099 to 28.184; experiments/results/table1.md). This puts the spread beside
 the differences. For every variant and metric it gives
 
   mean, std      over the seeds where the variant was run (std: sample standard deviation,
