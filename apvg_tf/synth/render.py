@@ -9,6 +9,9 @@ comes from the same geometry the motion uses (`performer.CELLO`, `performer.TROM
 parts are drawn back to front so that the instrument and the limbs occlude each other as
 they do in a real performance. Appearances (skin, hair, clothes, room) are chosen by
 `performer` index; the background is lit and textured and computed once per appearance.
+
+`render_frames` draws a performance with the props its motion computed; `draw_pose` draws any
+keypoint track (a model's, say), with the props derived from the keypoints (`synth.props`).
 """
 
 import dataclasses
@@ -17,7 +20,9 @@ import cv2
 import numpy as np
 
 from apvg_tf import skeleton
+from apvg_tf.errors import InputError
 from apvg_tf.synth import performer as kinematics
+from apvg_tf.synth import props as instrument_props
 
 SUPERSAMPLE = 2
 _SHIFT = 4  # OpenCV sub-pixel bits: coordinates are passed times 16.
@@ -211,7 +216,9 @@ class FigureRenderer:
     rear, lear = kp[_I["right_ear"]], kp[_I["left_ear"]]
     reye, leye = kp[_I["right_eye"]], kp[_I["left_eye"]]
     up = nose - neck
-    up = up / np.linalg.norm(up)
+    length = np.linalg.norm(up)
+    # A generated pose may put the nose on the neck: draw the head upright then.
+    up = up / length if length > 1e-9 else np.array([0.0, -1.0])
     angle = np.degrees(np.arctan2(up[1], up[0])) + 90.0  # Head tilt, 0 when upright.
     side = np.array([-up[1], up[0]])  # The image right when upright.
     eyes_mid = 0.5 * (reye + leye)
@@ -473,6 +480,57 @@ def render_frames(performance, resolution, performer=0, start=0, stop=None):
   for i, t in enumerate(range(start, stop)):
     props = {k: v[t] for k, v in performance.props.items()}
     out[i] = renderer.frame(performance.keypoints[t], props)
+  return out
+
+
+def _whole(value):
+  """Whether `value` is a whole number (an int, or a float without a fraction; not a bool)."""
+  if isinstance(value, (bool, np.bool_)):
+    return False
+  return isinstance(value, (int, np.integer)) or (
+      isinstance(value, (float, np.floating)) and float(value).is_integer())
+
+
+# Below 16 px the figure is a few blobs; above 2048 px a frame is 12 MB before supersampling.
+MIN_DRAW_RESOLUTION, MAX_DRAW_RESOLUTION = 16, 2048
+
+
+def draw_pose(keypoints, instrument, resolution, performer=0):
+  """Frames of any keypoint track, the instrument placed from the keypoints alone.
+
+  A generated keypoint track has no props; they are derived from the keypoints as the
+  performer's geometry derives them (`props.derive_props`): the bow hangs from the bow
+  hand at its angle, the trombone turns with the head and its slide follows the slide hand.
+  On the performer's own keypoints the frames match `render_frames` (tests/test_pose_drawing.py
+  states how closely).
+
+  Args:
+    keypoints: float [T, 67, 2] or [T, 67, 3] keypoints, x, y normalised to [0, 1] of the
+      square frame (x right, y down); a confidence column is not used.
+    instrument: "cello" or "trombone".
+    resolution: side of the square frames in pixels, 16 to 2048.
+    performer: appearance index, 0 to NUM_PERFORMERS - 1.
+
+  Returns:
+    uint8 [T, resolution, resolution, 3] RGB.
+
+  Raises:
+    InputError: a keypoint array of another shape, or with NaN, infinite or unnormalised
+      coordinates; an instrument other than cello and trombone; a resolution or appearance
+      out of range.
+  """
+  props = instrument_props.derive_props(keypoints, instrument)
+  if not (_whole(resolution) and MIN_DRAW_RESOLUTION <= resolution <= MAX_DRAW_RESOLUTION):
+    raise InputError(f"resolution must be a whole number of pixels from {MIN_DRAW_RESOLUTION} "
+                     f"to {MAX_DRAW_RESOLUTION}, got {resolution!r}")
+  if not (_whole(performer) and 0 <= performer < NUM_PERFORMERS):
+    raise InputError(f"performer must be an appearance index from 0 to {NUM_PERFORMERS - 1}, "
+                     f"got {performer!r}")
+  xy = np.asarray(keypoints, np.float64)[..., :2]
+  renderer = FigureRenderer(instrument, int(resolution), int(performer))
+  out = np.empty((len(xy), renderer.resolution, renderer.resolution, 3), np.uint8)
+  for t in range(len(xy)):
+    out[t] = renderer.frame(xy[t], {k: v[t] for k, v in props.items()})
   return out
 
 
