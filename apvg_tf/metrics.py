@@ -259,12 +259,7 @@ def moving_arm_keypoints(instrument):
   Raises:
     InputError: if the instrument is unknown.
   """
-  index = []
-  for side in instruments.moving_arms(instrument):
-    hand = skeleton.PARTS[f"{side}_hand"]
-    index += [skeleton.INDEX[f"{side}_elbow"], skeleton.INDEX[f"{side}_wrist"]]
-    index += list(range(hand.start, hand.stop))
-  return np.array(index, np.int64)
+  return np.array(skeleton.arm_points(instruments.moving_arms(instrument)), np.int64)
 
 
 def arm_box(keypoints, instrument, resolution, pad=0.05):

@@ -52,6 +52,20 @@ BONES = BODY_BONES + tuple((LEFT_HAND.start + i, LEFT_HAND.start + j) for i, j i
     + tuple((RIGHT_HAND.start + i, RIGHT_HAND.start + j) for i, j in HAND_BONES) + WRIST_LINKS
 
 
+def arm_points(sides):
+  """Indices of the elbow, wrist and 21 hand points of each arm of `sides` ('left', 'right').
+
+  Returns:
+    list of int, the arms in the order given.
+  """
+  index = []
+  for side in sides:
+    hand = PARTS[f"{side}_hand"]
+    index += [INDEX[f"{side}_elbow"], INDEX[f"{side}_wrist"]]
+    index += list(range(hand.start, hand.stop))
+  return index
+
+
 def part_of(index):
   """Name of the part ('body', 'left_hand' or 'right_hand') that keypoint `index` belongs to."""
   for name, part in PARTS.items():

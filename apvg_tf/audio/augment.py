@@ -38,12 +38,7 @@ def pitch_arms(instrument):
   their elbows and wrists. Their confidence is set to 0 on pitch-shifted examples, so
   neither eq. (2) nor eq. (3) trains them there.
   """
-  index = []
-  for side in instruments.pitch_hands(instrument):
-    hand = skeleton.PARTS[f"{side}_hand"]
-    index += [skeleton.INDEX[f"{side}_elbow"], skeleton.INDEX[f"{side}_wrist"]]
-    index += list(range(hand.start, hand.stop))
-  return np.array(index, np.int32)
+  return np.array(skeleton.arm_points(instruments.pitch_hands(instrument)), np.int32)
 
 
 def pitch_shift(audio, semitones, cqt_mean, cqt_std):
