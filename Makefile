@@ -33,7 +33,7 @@ system-deps:
 	else echo "note: fluidsynth is not installed (needs root: apt-get install fluidsynth fluid-soundfont-gm); the built-in synthesizer will make the audio"; fi
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist=loadfile tests
 
 # The main job on the built-in default: music in (a held-out piece of the virtual cellist,
 # assets/cello_demo.ogg) -> performance video out, with the shipped demo model.

@@ -101,15 +101,16 @@ def generator_adversarial_loss(fake_logits, kind="bce"):
   return _per_example(loss)
 
 
-def discriminator_adversarial_loss(real_logits, fake_logits, unpaired_logits, kind="bce"):
+def discriminator_adversarial_loss(real_logits, fake_logits, unpaired_logits=None, kind="bce"):
   """Eq. (6) with the paper's unpaired term: real pairs are real; fakes and unpaired are fake.
 
   The two "fake" terms share a weight of one half, so D sees as much "real" as "fake".
+  Without unpaired logits (a D that hears no audio) the fake term has weight one.
 
   Args:
     real_logits: float [N, ...] on real frames with their own audio.
     fake_logits: float [N, ...] on generated frames with their audio.
-    unpaired_logits: float [N, ...] on real frames with another moment's audio.
+    unpaired_logits: float [N, ...] on real frames with another moment's audio, or None.
     kind: "bce", "lsgan" or "hinge".
 
   Returns:
@@ -122,8 +123,36 @@ def discriminator_adversarial_loss(real_logits, fake_logits, unpaired_logits, ki
     real, fake = tf.square(real_logits - 1.0), tf.square
   else:
     real, fake = tf.nn.relu(1.0 - real_logits), lambda x: tf.nn.relu(1.0 + x)
+  if unpaired_logits is None:
+    return _per_example(real) + _per_example(fake(fake_logits))
   return _per_example(real) + 0.5 * (_per_example(fake(fake_logits)) +
                                      _per_example(fake(unpaired_logits)))
+
+
+def feature_matching_loss(real_features, fake_features):
+  """pix2pixHD's feature matching: L1 between a discriminator's features of real and fake.
+
+  The generator must make every layer of D respond to its frame as to the real one, a
+  target that moves with D and, unlike a pixel loss, does not reward the average of the
+  poses a frame could show. The real features are constants (stop-gradient).
+
+  Args:
+    real_features: list over discriminators (scales) of lists over layers of float
+      [N, ...], D's activations on the real frames.
+    fake_features: the same structure on the generated frames (same conditions).
+
+  Returns:
+    float32 [N]: the mean absolute difference per example, averaged over the layers of each
+    discriminator, then over discriminators (pix2pixHD weights the same way, up to a
+    constant factor: the sum over its layers).
+  """
+  per_scale = []
+  for real_layers, fake_layers in zip(real_features, fake_features):
+    per_layer = [_per_example(tf.abs(tf.cast(f, tf.float32) -
+                                     tf.stop_gradient(tf.cast(r, tf.float32))))
+                 for r, f in zip(real_layers, fake_layers)]
+    per_scale.append(tf.add_n(per_layer) / len(per_layer))
+  return tf.add_n(per_scale) / len(per_scale)
 
 
 def perceptual_loss(vgg, fake, real):

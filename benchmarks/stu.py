@@ -21,9 +21,9 @@ from ml_collections import config_flags
 import numpy as np
 import tensorflow as tf
 
+from apvg_tf import heatmap
 from apvg_tf.models import coarse_video_generator, keypoint_predictor, performance_generator
 from apvg_tf.models import structured_temporal_unet
-from apvg_tf.training import stu_task
 from benchmarks import common
 
 _OUT = flags.DEFINE_string("out", "outputs/benchmarks", "Folder for the JSON results.")
@@ -43,7 +43,7 @@ def main(argv):
       stu_config.encoder_channels = tuple(stu_config.encoder_channels) + (
           stu_config.encoder_channels[-1],)
       cvg_config.update(common.CVG_OVERRIDES_256)
-    channels = stu_task.heatmap_channels(stu_config)
+    channels = heatmap.num_channels(stu_config.heatmap_parts)
     stu = structured_temporal_unet.structured_temporal_unet_from_config(
         stu_config, resolution, channels)
     rng = np.random.default_rng(0)

@@ -47,6 +47,8 @@ def get_config():
   config.stu.audio_map_channels = 2
   config.stu.disc_channels = (8, 8)
   config.stu.disc_audio_embedding = 8
+  config.stu.local_crop_size = 16
+  config.stu.local_disc_channels = (8, 8)
   config.stu.perceptual_layers = ("conv1_2",)
   config.stu.rollout_frames = 4
   config.stu.eval_preview_seconds = 1.0

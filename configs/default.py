@@ -129,12 +129,30 @@ def get_config():
   config.stu.use_gcn = True  # False: "w/o GCN"; with use_gru False too: "w/o STU".
   config.stu.use_audio = True  # False (with the above off): the per-frame pix2pix baseline.
   config.stu.train_keypoints = "predicted"  # The paper's K^pred, as at inference (or "real").
+  # Pose augmentation of the real keypoints ("real" only; apvg_tf/training/pose_augment.py),
+  # so a renderer trained on real poses stays faithful to the KP's. Units: the frame side.
+  config.stu.keypoint_jitter = 0.0  # Std of per-frame noise: a detector's or KP's tremor.
+  config.stu.keypoint_drift = 0.0  # Std of a slowly turning offset: a pose held slightly off.
+  config.stu.keypoint_drop = 0.0  # Probability a point is missing in a frame (confidence 0).
+  config.stu.predicted_fraction = 0.0  # Examples drawn from K^pred instead: what inference gives.
   config.stu.coarse_start = "first_frame"  # The coarse video inference gives (or "real").
   config.stu.heatmap_radius = 1.5  # DLT tent radius in pixels at the video resolution.
   config.stu.heatmap_parts = True  # Body / left hand / right hand channels.
   config.stu.rollout_frames = 8  # Frames the STU refines per window, after KP and CVG ran.
   config.stu.disc_channels = (32, 64, 128, 128)
   config.stu.disc_audio_embedding = 128
+  config.stu.disc_scales = 1  # The paper's one D; 2-3: pix2pixHD's Ds at R, R/2, R/4 (layout).
+  # The D sees the pose maps beside the frame: it judges whether the frame draws that pose.
+  config.stu.disc_pose_condition = False
+  # pix2pixHD's L1 between D's features of real and fake: a target that is not the average.
+  config.stu.feature_matching_weight = 0.0
+  # > 0: a D of its own on crops of the moving arm and the hands (EDN's face GAN), whose
+  # eq. (5) weighs this much; the limbs are a few hundred pixels of a full frame.
+  config.stu.local_disc_weight = 0.0
+  # Pixels at the video resolution: at 128 the virtual cellist's hand (~9 px) with what it
+  # holds, and its bow arm (25-31 px) shrunk at most 1.5x (apvg_tf/local_crops.py).
+  config.stu.local_crop_size = 32
+  config.stu.local_disc_channels = (32, 64, 128)  # 32 -> 4 x 4 patches.
   config.stu.adversarial_loss = "lsgan"  # bce (the paper's eqs. (5)-(6)) | lsgan | hinge.
   config.stu.adversarial_weight = 0.005  # LSGAN G loss starts near 3: keeps L1 leading.
   config.stu.perceptual_weight = 0.01  # Eq. (7), on Caffe-scaled VGG features.

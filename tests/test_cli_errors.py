@@ -17,8 +17,9 @@ import soundfile
 from onnx import helper, numpy_helper
 
 from apvg_tf import runtime
+from apvg_tf.training import trainer
 from apvg_tf.errors import InputError
-from conftest import ROOT
+from conftest import ROOT, debug_config
 
 DEMO = os.path.join(ROOT, "saved_models", "demo_cello")
 DATA = os.path.join("variables", "variables.data-00000-of-00001")
@@ -90,6 +91,14 @@ def test_negative_seed_is_one_error_line(song, tmp_path):
   result = _python("generate.py", f"--audio={song}", f"--out={video}", "--seed=-5")
   _assert_one_error_line(result, contains=("--seed=-5",))
   _assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("seed", [-5, 2**32])
+def test_training_seed_out_of_range_is_an_input_error_before_any_work(seed, tmp_path):
+  config = debug_config(str(tmp_path / "no_dataset"), seed=seed)
+  with pytest.raises(InputError, match=r"--config.seed=.*integer from 0 to 4294967295"):
+    trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
 
 
 def _damage(model, kind):

@@ -103,28 +103,46 @@ def test_stu_and_discriminator_survive_a_savedmodel_round_trip(tmp_path):
   stu(_inputs(batch=1, steps=1))
   stu.out.set_weights([np.random.default_rng(2).normal(0, 0.05, w.shape)
                        for w in stu.out.get_weights()])
-  disc = discriminator.discriminator_from_config(debug.get_config().stu)
+  config = debug.get_config().stu
+  config.disc_scales = 2
+  disc = discriminator.frame_discriminator_from_config(config, condition_channels=3)
   inputs = _inputs(batch=1, steps=2)
   frames = tf.constant(inputs["coarse"][:, 0])
   audio = tf.constant(inputs["audio"][:, 0])
+  maps = tf.constant(inputs["heatmaps"][:, 0])
   module = tf.Module()
   module.stu, module.disc = stu, disc
   specs = {k: tf.TensorSpec([None, None] + list(v.shape[2:]), tf.float32)
            for k, v in inputs.items()}
   module.generate = tf.function(lambda x: stu(x), input_signature=[specs])
-  module.score = tf.function(lambda f, a: disc(f, a), input_signature=[
-      tf.TensorSpec([None, RES, RES, 3]), tf.TensorSpec([None, 84, 87])])
-  expected = (module.generate(inputs).numpy(), module.score(frames, audio).numpy())
+  module.score = tf.function(lambda f, a, m: [logits for logits, _ in disc(f, a, m)],
+                             input_signature=[tf.TensorSpec([None, RES, RES, 3]),
+                                              tf.TensorSpec([None, 84, 87]),
+                                              tf.TensorSpec([None, RES, RES, 3])])
+  expected = (module.generate(inputs).numpy(),
+              [x.numpy() for x in module.score(frames, audio, maps)])
   tf.saved_model.save(module, str(tmp_path / "saved"))
   loaded = tf.saved_model.load(str(tmp_path / "saved"))
   np.testing.assert_array_equal(loaded.generate(inputs).numpy(), expected[0])
-  np.testing.assert_array_equal(loaded.score(frames, audio).numpy(), expected[1])
+  for got, want in zip(loaded.score(frames, audio, maps), expected[1]):
+    np.testing.assert_array_equal(got.numpy(), want)
 
 
-def test_discriminator_scores_patches():
-  disc = discriminator.discriminator_from_config(debug.get_config().stu)
-  logits = disc(tf.zeros([3, RES, RES, 3]), tf.zeros([3, 84, 87]))
-  assert logits.shape == (3, RES // 4, RES // 4, 1)  # Two stride-2 convs in the debug config.
+def test_discriminators_score_patches_at_every_scale():
+  config = debug.get_config().stu
+  config.disc_scales = 3
+  scores = discriminator.frame_discriminator_from_config(config)(
+      tf.zeros([3, RES, RES, 3]), tf.zeros([3, 84, 87]))
+  # Two stride-2 convs in the debug config, on frames pooled to 64, 32 and 16 pixels; the
+  # features: each conv's output and the joint conv's.
+  assert [logits.shape for logits, _ in scores] == [(3, 16, 16, 1), (3, 8, 8, 1), (3, 4, 4, 1)]
+  assert [[f.shape[1] for f in features] for _, features in scores] == [
+      [32, 16, 16], [16, 8, 8], [8, 4, 4]]
+  local = discriminator.local_discriminator_from_config(config, condition_channels=3)
+  logits = local(tf.zeros([5, 16, 16, 3]), condition=tf.zeros([5, 16, 16, 3]))
+  assert logits.shape == (5, 4, 4, 1) and "audio_encoder" not in {l.name for l in local.layers}
+  with pytest.raises(ValueError, match="without a condition"):
+    local(tf.zeros([5, 16, 16, 3]))
 
 
 def test_adversarial_losses_known_values():
@@ -368,8 +386,8 @@ def test_training_coarse_video_is_the_inference_rollout(dataset):
   # window, as at inference; the real frames do not reach the coarse video.
   task = _stage_task(dataset)
   random = lambda: randomness.StepRandom(0, 5, 2)
-  inputs, real = task.stage_inputs(_window(1), random())
-  other, other_real = task.stage_inputs(_window(2), random())
+  inputs, real, _ = task.stage_inputs(_window(1), random())
+  other, other_real, _ = task.stage_inputs(_window(2), random())
   assert not np.allclose(real, other_real)
   np.testing.assert_allclose(inputs["coarse"], other["coarse"], atol=1e-6)
   assert np.std(inputs["coarse"]) > 1e-3  # Not a constant canvas.
@@ -383,8 +401,8 @@ def test_training_coarse_video_is_the_inference_rollout(dataset):
 
 def test_training_coarse_video_from_the_real_frame_depends_on_it(dataset):
   task = _stage_task(dataset, coarse_start="real")
-  inputs, _ = task.stage_inputs(_window(1), randomness.StepRandom(0, 5, 2))
-  other, _ = task.stage_inputs(_window(2), randomness.StepRandom(0, 5, 2))
+  inputs, _, _ = task.stage_inputs(_window(1), randomness.StepRandom(0, 5, 2))
+  other, _, _ = task.stage_inputs(_window(2), randomness.StepRandom(0, 5, 2))
   assert np.abs(inputs["coarse"] - other["coarse"]).max() > 1e-3
 
 
@@ -398,8 +416,8 @@ def test_unknown_coarse_start_is_an_input_error(dataset):
 def test_generator_loss_weights_each_pixel_term(dataset):
   task = _stage_task(dataset, l1_weight=0.0, l2_weight=10.0, perceptual_weight=0.0,
                      adversarial_weight=0.0)
-  inputs, real = task.stage_inputs(_window(1), randomness.StepRandom(0, 5, 2))
-  out, fake = task.compute_losses(inputs, real, global_batch_size=2)
+  inputs, real, keypoints = task.stage_inputs(_window(1), randomness.StepRandom(0, 5, 2))
+  out, fake = task.compute_losses(inputs, real, keypoints, global_batch_size=2)
   l2 = np.mean(np.square(fake.numpy() - real.numpy()))
   np.testing.assert_allclose(out["l2"], l2, rtol=1e-4)
   np.testing.assert_allclose(out["total"], 10 * l2, rtol=1e-4)

@@ -1,14 +1,20 @@
-"""Tests of the video metrics a viewer would use: VGG-16 FID and the moving arm's sharpness and
-motion, with known answers."""
+"""Tests of the video metrics a viewer would use: VGG-16 FID, the moving arm's sharpness and
+motion, and whether each frame draws its pose (pose_render), with known answers."""
+
+import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import linalg, ndimage
 
-from apvg_tf import metrics, skeleton
+from apvg_tf import data, metrics, skeleton
 from apvg_tf.errors import InputError
 from apvg_tf.evaluation import stu_eval
+from apvg_tf.synth import render
+from apvg_tf.synth.dataset import build_synth_dataset
 from configs import default
+from conftest import debug_config, write_random_dataset
 
 
 def _with_moments(rng, count, mean, cov):
@@ -194,3 +200,162 @@ def test_stu_evaluation_refuses_fewer_than_two_fid_frames():
   config.eval.fid_max_frames = 1
   with pytest.raises(InputError, match="fid_max_frames is 1"):
     stu_eval.evaluate_stu(None, config, "test")  # Refused before anything is read.
+
+
+# --------------------------------------------------------------------------- pose_render
+
+# The tiny virtual-performer dataset: 12 s of cello at 64 px in three pieces, one per split
+# (the test split: one clip of 120 frames); built in a few seconds.
+SYNTH_RESOLUTION = 64
+# Frames of the test clip the pure-function test scores (drawing costs ~8 ms a frame).
+PART_FRAMES = 60
+# The stand-in KP's poses are the real ones of 0.2 s earlier (6 frames, rolled over the clip):
+# the bow arm is elsewhere, the body nearly where it was. Against the drawing of those poses
+# the real frames of the test clip score 32 to 36 dB whole and 19.5 to 23 dB in the arm box,
+# SSIM 0.93 to 0.95 (measured: 60 and 120 frames, 64 and 32 px); their floor is exact.
+LAG = 6
+MAX_LAGGED_PSNR = {"pose_render_psnr": 45.0, "pose_render_psnr_arm": 30.0}
+
+
+@pytest.fixture(scope="module")
+def synth_dataset(tmp_path_factory):
+  """(dataset folder, its test clip) of a tiny virtual-performer dataset."""
+  path = str(tmp_path_factory.mktemp("synth") / "data")
+  build_synth_dataset(path, instrument="cello", minutes=0.2, resolution=SYNTH_RESOLUTION,
+                      fps=30.0, seed=3, audio_backend="harmonic", workers=0, progress=False,
+                      command="test")
+  return path, next(data.read_clips(path, "test"))
+
+
+def _lagged(keypoints):
+  return np.roll(keypoints, LAG, axis=0)
+
+
+def _drawn(keypoints, resolution):
+  """The dataset's drawing of a pose track, resized as evaluation resizes the real frames."""
+  frames = render.draw_pose(keypoints, "cello", SYNTH_RESOLUTION, performer=0)
+  return data.resize_frames(frames, resolution)
+
+
+def _pooled(parts):
+  """pose_render_parts' terms of one clip as the split's numbers."""
+  per_frame, box_totals = parts
+  out = {k: float(np.mean(v)) for k, v in per_frame.items()}
+  out.update({k: metrics.psnr_from_squared_error(*v) for k, v in box_totals.items()})
+  return out
+
+
+def test_psnr_from_squared_error_known_values():
+  real = np.zeros((2, 4, 4, 3), np.uint8)
+  off = real.copy()
+  off[0, 1, 2] = 51  # One pixel, three values off by 51, inside the box below.
+  # 3 x 51^2 over 2 x 16 x 3 values: MSE 51^2 / 32 = 255^2 / 800, so 10 log10(800) dB.
+  assert metrics.squared_error(off, real) == (3 * 51.0**2, 96)
+  assert metrics.psnr_from_squared_error(*metrics.squared_error(off, real)) == pytest.approx(
+      10 * np.log10(800), rel=1e-12)
+  # In the box (x 1..3, y 0..2): 2 frames x 2 x 2 pixels x 3 values.
+  assert metrics.squared_error(off, real, (1, 0, 3, 2)) == (3 * 51.0**2, 24)
+  assert metrics.squared_error(off, real, (0, 2, 4, 4)) == (0.0, 48)
+  assert metrics.psnr_from_squared_error(0.0, 48) == metrics.PSNR_CEILING
+
+
+@pytest.mark.parametrize("resolution", [SYNTH_RESOLUTION, 32])
+def test_pose_render_scores_the_pose_the_video_was_generated_from(synth_dataset, resolution):
+  _, clip = synth_dataset
+  keypoints = clip["keypoints"][:PART_FRAMES]
+  real = data.resize_frames(clip["frames"][:PART_FRAMES], resolution)
+  box = metrics.arm_box(keypoints, "cello", resolution)
+  lagged = _lagged(keypoints)
+  score = lambda video, kp: _pooled(stu_eval.pose_render_parts(
+      {"": video}, kp, real, keypoints, instrument="cello", performer=0, box=box,
+      drawn_resolution=SYNTH_RESOLUTION))
+  # A renderer that draws the lagged poses exactly, and one that returns the real frames
+  # whatever its poses: the first follows its poses, the second does not. Scored against
+  # the real keypoints instead, both verdicts would flip.
+  exact, ignores = score(_drawn(lagged, resolution), lagged), score(real, lagged)
+  # The dataset's frames are lossless PNGs of this drawing: the floor is exact, also after
+  # resizing (drawn directly at 32 px, the room's texture differs and it would be 27 dB).
+  for name in ("pose_render_psnr_floor", "pose_render_psnr_arm_floor"):
+    assert exact[name] == metrics.PSNR_CEILING
+  assert exact["pose_render_ssim_floor"] == pytest.approx(1.0)
+  for name in ("pose_render_psnr", "pose_render_psnr_arm", "pose_render_ssim"):
+    assert exact[name] >= exact[name + "_floor"]
+  for name, bound in MAX_LAGGED_PSNR.items():
+    assert ignores[name] < bound
+  assert ignores["pose_render_ssim"] < exact["pose_render_ssim_floor"] - 0.02
+  # Without the generated poses, only the floors.
+  per_frame, box_totals = stu_eval.pose_render_parts(
+      {"": real}, None, real, keypoints, instrument="cello", performer=0, box=None,
+      drawn_resolution=SYNTH_RESOLUTION)
+  assert sorted(per_frame) == ["pose_render_psnr_floor", "pose_render_ssim_floor"]
+  assert not box_totals
+
+
+class _Replay(tf.Module):
+  """A stand-in PerformanceGenerator: replays one clip's frames and poses (no lookahead).
+
+  With given keypoints (the oracle) it returns them as its poses, as the real one does.
+  """
+
+  def __init__(self, frames, keypoints, coarse=None):
+    super().__init__()
+    self.table = {"frames": tf.constant(frames, tf.float32) / 255.0,
+                  "keypoints": tf.constant(keypoints[..., :2], tf.float32)}
+    if coarse is not None:
+      self.table["coarse"] = tf.constant(coarse, tf.float32) / 255.0
+    self.kp, self.lookahead, self.z_dim = "replayed", 0, 1
+
+  def initial_state(self, batch_size):
+    return {"position": tf.zeros([batch_size], tf.int32)}
+
+  def step(self, audio, state, noise=None, keypoints=None):
+    del noise
+    index = state["position"][0] + tf.range(tf.shape(audio)[1])
+    out = {k: tf.gather(v, index)[None] for k, v in self.table.items()}
+    if keypoints is not None:
+      out["keypoints"] = tf.cast(keypoints, tf.float32)[..., :2]
+    return out, {"position": state["position"] + tf.shape(audio)[1]}
+
+
+def _eval_config(dataset, resolution, **overrides):
+  config = debug_config(dataset)
+  config.resolution = resolution
+  config.eval.max_clips, config.eval.fid_max_frames = 1, 4
+  for key, value in overrides.items():
+    config.eval[key] = value
+  return config
+
+
+def test_evaluate_stu_reports_pose_render_on_the_virtual_performer(synth_dataset):
+  path, clip = synth_dataset
+  resolution = 32  # Below the dataset's 64 px: the drawings are resized as the frames are.
+  real = data.resize_frames(clip["frames"], resolution)
+  lagged = _lagged(clip["keypoints"])
+  # The final video draws the KP's (lagged) poses; the coarse one is the real video.
+  generator = _Replay(_drawn(lagged, resolution), lagged, coarse=real)
+  result = stu_eval.evaluate_stu(generator, _eval_config(path, resolution), "test")
+  assert result["clips"] == 1 and result["frames"] == len(real)
+  for name in ("pose_render_psnr", "pose_render_psnr_arm"):
+    assert result[name] == result[name + "_floor"] == metrics.PSNR_CEILING
+    assert result[name + "_coarse"] < MAX_LAGGED_PSNR[name]
+  assert result["pose_render_ssim"] == pytest.approx(1.0)
+  assert result["pose_render_ssim_coarse"] < result["pose_render_ssim_floor"] - 0.02
+  # The real video's PSNR says the opposite: it rewards the coarse video, not the pose.
+  assert result["psnr"] < result["psnr_coarse"]
+  for name in ("psnr", "ssim", "flicker", "fid_vgg16", "sharpness_arm", "motion_energy_arm"):
+    assert name in result and name + "_coarse" in result
+  # The oracle: the STU is given the real poses, which the replayed real frames draw.
+  oracle = stu_eval.evaluate_stu(_Replay(real, lagged), _eval_config(
+      path, resolution, stu_keypoints="real"), "test")
+  assert oracle["pose_render_psnr"] == oracle["pose_render_psnr_arm"] == metrics.PSNR_CEILING
+  assert "pose_render_psnr_coarse" not in oracle
+  # Identical frames report the ceiling, not infinity: metrics.json stays standard JSON.
+  json.dumps({k: v for k, v in result.items() if k.startswith("pose_render")}, allow_nan=False)
+
+
+def test_evaluate_stu_has_no_pose_render_on_other_datasets(tmp_path):
+  path = write_random_dataset(tmp_path / "data", splits=("train", "test"), seconds=1.0)
+  clip = next(data.read_clips(path, "test"))
+  result = stu_eval.evaluate_stu(_Replay(clip["frames"], clip["keypoints"]),
+                                 _eval_config(path, 32), "test")
+  assert "psnr" in result and not [k for k in result if k.startswith("pose_render")]

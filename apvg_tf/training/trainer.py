@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from apvg_tf import data, strategy as strategy_lib
 from apvg_tf.data import manifest as manifest_lib
+from apvg_tf.errors import InputError
 from apvg_tf.training import precision, randomness, stages
 from apvg_tf.training.stages import (MODEL_SETTINGS, check_model_matches, check_settings_match,
                                      model_settings, stage_config, stage_dir)
@@ -61,6 +62,11 @@ def train_and_evaluate(config, workdir):
     dict stage -> last logged losses.
   """
   names = stages.STAGE_ORDER if config.stage == "all" else (config.stage,)
+  # tf.keras.utils.set_random_seed takes 0 .. 2^32 - 1; say so before any work starts.
+  if isinstance(config.seed, bool) or not isinstance(config.seed, int) or not (
+      0 <= config.seed < 2**32):
+    raise InputError(f"--config.seed={config.seed}: the seed must be an integer from 0 to "
+                     f"{2**32 - 1}")
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=1))
