@@ -1,5 +1,5 @@
-# APVG-TF: `make demo` (set up, then music in -> performance video out) and `make test`.
-# Both create the virtual environment .venv/ first if it is missing.
+# APVG-TF: `make demo` (set up, then music in -> performance video out), `make app` (the same
+# in a web page) and `make test`. Each creates the virtual environment .venv/ first if missing.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # Any Python 3.11 will do; PYTHON=/path/to/python3.11 make setup picks one.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 OUT ?= outputs
+# The web page's address: 127.0.0.1 serves this machine only; HOST=0.0.0.0 exposes it.
+HOST ?= 127.0.0.1
+PORT ?= 7860
 
-.PHONY: setup system-deps test demo synth-demo benchmarks clean
+.PHONY: setup system-deps test demo app synth-demo benchmarks clean
 
 setup: $(STAMP) system-deps
 
@@ -31,6 +34,14 @@ system-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluidsynth fluid-soundfont-gm) >/dev/null 2>&1 \
 	    || echo "note: could not install fluidsynth; the built-in synthesizer will make the audio"; \
 	else echo "note: fluidsynth is not installed (needs root: apt-get install fluidsynth fluid-soundfont-gm); the built-in synthesizer will make the audio"; fi
+# Headless Chromium and its driver: tests/test_app.py drives the web page with them; without
+# them that test skips, saying why.
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+	    || echo "note: could not install chromium; the web page's browser test will skip"; \
+	else echo "note: chromium is not installed (needs root: apt-get install chromium chromium-driver); the web page's browser test will skip"; fi
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist=loadfile tests
@@ -41,6 +52,11 @@ demo: setup
 	@mkdir -p $(OUT)
 	$(PY) generate.py --audio=assets/cello_demo.ogg --out=$(OUT)/demo_cello.mp4
 	@echo "wrote $(OUT)/demo_cello.mp4"
+
+# The web page: pick a bundled piece or upload music, watch the performance, download it
+# (docs/app.md). Prints its address; Ctrl-C stops it.
+app: setup
+	$(PY) app.py --host=$(HOST) --port=$(PORT)
 
 # The virtual performer itself: generated music, rendered performer, true keypoints drawn.
 synth-demo: setup

@@ -127,7 +127,7 @@ class StreamingCQT:
 
 
 def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
-                   skeleton_video=None, progress=True):
+                   skeleton_video=None, progress=True, on_progress=None):
   """Generates the performance video of a waveform.
 
   Args:
@@ -138,6 +138,9 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
     keypoints_json: optional path for the keypoint track ({"fps", "keypoints": [T][67][2]}).
     skeleton_video: optional path for an mp4 of the predicted skeletons, with the music.
     progress: show a tqdm progress bar with frames/s.
+    on_progress: optional `on_progress(done, total)`, called with the frames made so far
+      before the first chunk and after each one (the web page's bar). An exception it raises
+      stops the generation and leaves no file, as any error does (a cancelled request).
 
   Returns:
     dict: frames, seconds, fps.
@@ -179,7 +182,10 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
                             runner.initial_state(), windows, num_frames,
                             lookahead=int(meta.get("lookahead_frames", 0)),
                             chunk_frames=chunk, noise=noise)
+  made = 0
   try:
+    if on_progress is not None:
+      on_progress(0, num_frames)
     for _, outputs, _ in chunks:
       writers[0].write(to_uint8(outputs["frames"][0]))
       if "keypoints" in outputs:
@@ -196,6 +202,9 @@ def generate_video(runner, waveform, out_path, *, seed=0, keypoints_json=None,
       release_free_memory()
       if bar is not None:
         bar.update(done)
+      made += done
+      if on_progress is not None:
+        on_progress(made, num_frames)
     for writer in writers:
       writer.add_audio(waveform)
       writer.close()
