@@ -22,8 +22,7 @@ def get_config():
   config.khp.batch_size = 0
   config.khp.window_frames = 0
   config.khp.lookahead_frames = 0  # The trombone's KP was measured without one.
-  # The renderer setting is synth_cello's (real keypoints with augmentation, 2-scale
-  # pose-conditioned D, feature matching, local D): its local crops follow the trombonist's
-  # slide arm (26-30 px at 128, as the cello's bow arm) and hands (~9 px), so the same
-  # local_crop_size fits; the drift stands for a KP error not measured on the trombonist.
+  # The renderer setting is synth_cello's (real keypoints with augmentation, L2 leading); with
+  # the local D on, its crops follow the slide arm (26-30 px at 128, as the cello's bow arm)
+  # and hands (~9 px), so the same local_crop_size fits. Not measured on the trombonist.
   return config
