@@ -27,11 +27,24 @@ def num_channels(parts):
   return len(PART_ORDER) if parts else 1
 
 
+def tent_weights(pixel, size, radius=1.0):
+  """Tents max(0, 1 - |i - p| / radius) of pixel positions p over the pixel centres i.
+
+  Args:
+    pixel: float [...] positions in pixel units (pixel centres at 0 .. size - 1).
+    size: the number of pixels along the axis.
+    radius: the tent's half-width in pixels (1: bilinear interpolation weights).
+
+  Returns:
+    float [..., size].
+  """
+  grid = tf.range(size, dtype=pixel.dtype)
+  return tf.nn.relu(1.0 - tf.abs(grid - pixel[..., None]) / radius)
+
+
 def _tents(coords, size, radius):
   """Separable tent weights along one axis: [..., P] normalised -> [..., P, size]."""
-  pixel = coords * size - 0.5
-  grid = tf.range(size, dtype=coords.dtype)
-  return tf.nn.relu(1.0 - tf.abs(grid - pixel[..., None]) / radius)
+  return tent_weights(coords * size - 0.5, size, radius)
 
 
 def render_heatmaps(keypoints, height, width, *, radius=1.0, parts=False, weights=None,

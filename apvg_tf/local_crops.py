@@ -21,7 +21,7 @@ as it does, so a box of side S is copied pixel for pixel.
 
 import tensorflow as tf
 
-from apvg_tf import instruments, skeleton
+from apvg_tf import heatmap, instruments, skeleton
 
 
 def crop_groups(instrument):
@@ -88,15 +88,14 @@ def _sampling_weights(low, high, crop_size, size):
   fractions = (tf.linspace(0.0, 1.0, crop_size) if crop_size > 1 else
                tf.constant([0.5]))  # crop_and_resize's single sample: the box's centre.
   positions = (low[..., None] + (high - low)[..., None] * fractions) * (size - 1)
-  pixels = tf.range(size, dtype=tf.float32)
-  return tf.nn.relu(1.0 - tf.abs(pixels - positions[..., None]))
+  return heatmap.tent_weights(positions, size)
 
 
 def crop(images, boxes, crop_size):
   """Cuts every box of every frame out of `images` (bilinear; differentiable in `images`).
 
   The same samples as `tf.image.crop_and_resize(images, boxes, ...)` (tested), computed as
-  two matmuls with the bilinear weights of each axis (as `heatmap.py` draws its tents): XLA
+  two matmuls with the bilinear weights of each axis (`heatmap.tent_weights`, the DLT's tents): XLA
   has no CropAndResize kernel, and these export to ONNX.
 
   Args:

@@ -218,6 +218,22 @@ def test_frame_counts_and_no_drift_over_ten_minutes(fps, expected):
   np.testing.assert_array_equal(ref[frames // 2, :, 43], cqt[:, centers[frames // 2]])
 
 
+def test_streamed_windows_wholly_past_the_song_are_padding():
+  # A streamed chunk of lookahead positions past the song's end gets no columns at all
+  # (generation.py's last chunk with a KP lookahead): its windows are all padding.
+  fps, columns = 30.0, 1200
+  cqt = np.random.default_rng(2).standard_normal((columns, 3)).astype(np.float32)
+  pad = np.array([5.0, 6.0, 7.0], np.float32)
+  past = np.arange(300, 304)  # Frames whose windows begin after column 1200 (1680 on).
+  empty = audio.frame_windows_tf(np.zeros((0, 3), np.float32), fps, past, column_offset=1300,
+                                 total_columns=columns, pad_value=pad).numpy()
+  np.testing.assert_array_equal(empty, np.broadcast_to(pad[None, :, None], (4, 3, 87)))
+  # With the columns present, the same frames are padding too, and a straddling one is not.
+  full = audio.frame_windows_tf(cqt, fps, np.array([60, 300]), pad_value=pad).numpy()
+  np.testing.assert_array_equal(full[1], empty[0])
+  np.testing.assert_array_equal(full[0, :, 43], cqt[audio.window_centers(np.array([60]), fps)[0]])
+
+
 # --------------------------------------------------------------------------- bad input
 
 

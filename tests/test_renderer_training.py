@@ -9,7 +9,7 @@ import tensorflow as tf
 from apvg_tf import data, heatmap, local_crops, losses, skeleton
 from apvg_tf.errors import InputError
 from apvg_tf.models import coarse_video_generator, keypoint_predictor
-from apvg_tf.training import pose_augment, randomness, stu_task
+from apvg_tf.training import pose_augment, randomness, stages, stu_task
 from conftest import debug_config, write_random_dataset
 
 RES = 64
@@ -83,6 +83,25 @@ def test_one_step_with_every_switch_on_trains_and_checkpoints_every_discriminato
     assert len(got) == len(want) > 0
     for a, b in zip(got, want):
       np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_evaluation_reads_the_stu_under_other_discriminator_settings(dataset, tmp_path):
+  # A run trained with the renderer's discriminators is evaluated and exported with a config
+  # whose discriminators differ (or the reverse): only the step and the STU are read.
+  task, items = _task(dataset)
+  step = tf.Variable(7, dtype=tf.int64)
+  path = tf.train.Checkpoint(step=step, **items).write(str(tmp_path / "ckpt"))
+  paper = dict(disc_scales=1, disc_pose_condition=False, feature_matching_weight=0.0,
+               local_disc_weight=0.0)
+  other, other_items = _task(dataset, **paper)
+  with pytest.raises(ValueError):  # All of it: the pose-conditioned D's kernels do not fit.
+    tf.train.Checkpoint(**other_items).read(path)
+  other, other_items = _task(dataset, **paper)
+  restored = tf.Variable(0, dtype=tf.int64)
+  stages.inference_checkpoint(restored, other_items).read(path).expect_partial()
+  assert int(restored.numpy()) == 7
+  for a, b in zip(other.model.variables, task.model.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_without_heatmaps_the_discriminators_are_unconditioned_and_crops_follow_real_poses(

@@ -131,7 +131,9 @@ def frame_windows_tf(cqt_columns, fps, frame_indices, column_offset=0, total_col
   columns = centers[:, None] + tf.range(-half, window - half, dtype=tf.int64)[None, :]
   local = columns - column_offset
   valid = (columns >= 0) & (columns < total_columns) & (local >= 0) & (local < local_columns)
-  gathered = tf.gather(cqt_columns, tf.clip_by_value(local, 0, tf.maximum(local_columns - 1, 0)))
+  # The padding is one more row of the table, so positions wholly outside the columns given
+  # (M = 0: a streamed chunk past the song's end) gather it too.
   pad = tf.zeros([], tf.float32) if pad_value is None else tf.cast(pad_value, tf.float32)
-  gathered = tf.where(valid[..., None], gathered, pad + tf.zeros_like(gathered))  # [T, w, bins]
+  table = tf.concat([cqt_columns, tf.broadcast_to(pad, tf.shape(cqt_columns)[1:])[None]], 0)
+  gathered = tf.gather(table, tf.where(valid, local, local_columns))  # [T, w, bins]
   return tf.transpose(gathered, [0, 2, 1])

@@ -155,7 +155,7 @@ def restore(config, workdir, stage, strategy=None):
     task = make_task(config, stage, manifest, workdir)
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     items = task.build(tf.keras.optimizers.Adam(learning_rate_schedule(config)))
-    checkpoint = tf.train.Checkpoint(step=step, **items)
+    checkpoint = inference_checkpoint(step, items)
   latest = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "checkpoints"))
   best = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "best"))
   if config.eval.checkpoint == "best" and best is not None:
@@ -166,6 +166,23 @@ def restore(config, workdir, stage, strategy=None):
   check_model_matches(latest, task.model, stage, workdir)
   checkpoint.restore(latest).expect_partial()
   return task, int(step.numpy())
+
+
+def inference_checkpoint(step, items):
+  """What evaluation, export and later stages read of a stage's checkpoint.
+
+  The step and the stage's inference model (every task checkpoints it as "model"; the KP's
+  EMA average). Discriminators and optimizer slots only training reads, so a run evaluates
+  and exports whatever the config says of them (e.g. the STU's discriminator switches).
+
+  Args:
+    step: the int64 step variable.
+    items: what `task.build` returned.
+
+  Returns:
+    A tf.train.Checkpoint to `restore(...).expect_partial()`.
+  """
+  return tf.train.Checkpoint(step=step, model=items["model"])
 
 
 MODEL_SETTINGS = "model.json"  # <workdir>/<stage>/model.json: the settings it was built with.
