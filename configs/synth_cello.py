@@ -5,9 +5,9 @@
   python train.py --config=configs/synth_cello.py --workdir=runs/synth_cello --config.stage=all
   python evaluate.py --config=configs/synth_cello.py --workdir=runs/synth_cello
 
-Runtime on 2 CPU cores, alone: the data about 3 minutes; KHP about 20 minutes (1500 steps),
-CVG about 30 minutes (800 steps), STU about 11 minutes (300 steps; 23 minutes beside another
-training); evaluation a few minutes.
+Runtime on 2 CPU cores, alone: the data about 3 minutes; KHP about 10 minutes (1500 steps),
+CVG 31.5 minutes (800 steps), STU about 11 minutes (300 steps; 23 minutes beside another
+training, renderer.md); evaluation a few minutes.
 
 Expected result (test pieces):
   KHP: kp_distance 0.72x-0.75x the better of its mean-pose and nearest-neighbour baselines,
