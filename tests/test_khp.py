@@ -307,13 +307,13 @@ def test_best_validation_checkpoint_is_kept_and_used(tmp_path):
 def test_restart_continues_from_checkpoint_with_same_optimizer_state(dataset, tmp_path):
   config = _config(dataset, num_train_steps=2)
   trainer.train_and_evaluate(config, str(tmp_path))
-  task, step = stages.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp", training_state=True)
   assert step == 2 and int(task.optimizer.iterations.numpy()) == 2
   velocity = {v.name: v.numpy() for v in task.optimizer.variables if v.name.startswith("v/")}
   weights = [w.numpy() for w in task.model.weights]
   config.num_train_steps = 3
   trainer.train_and_evaluate(config, str(tmp_path))
-  task, step = stages.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp", training_state=True)
   # The restarted run took exactly one more step, from the restored optimizer: Adam's
   # velocity is v3 = beta2 * v2 + (1 - beta2) * g3^2 >= beta2 * v2 everywhere. A reset
   # optimizer would hold only (1 - beta2) * g3^2, a thousand times smaller.
@@ -328,7 +328,7 @@ def test_ema_weights_average_the_trained_ones_and_survive_a_restart(dataset, tmp
   config = _config(dataset, num_train_steps=2)
   config.khp.ema_decay = 0.75
   trainer.train_and_evaluate(config, str(tmp_path))
-  task, step = stages.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp", training_state=True)
   assert step == 2 and task.model is not task.train_model
   before = [w.numpy() for w in task.train_model.trainable_variables]
   averages = [w.numpy() for w in task.model.trainable_variables]
@@ -337,7 +337,7 @@ def test_ema_weights_average_the_trained_ones_and_survive_a_restart(dataset, tmp
   assert any(not np.allclose(a, b) for a, b in zip(averages, before))
   config.num_train_steps = 3
   trainer.train_and_evaluate(config, str(tmp_path))  # Resumes: restores both models.
-  task, step = stages.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp", training_state=True)
   after = [w.numpy() for w in task.train_model.trainable_variables]
   for average, old, new, trained in zip(task.model.trainable_variables, averages, before,
                                         after):

@@ -123,7 +123,7 @@ def test_kp_trains_with_pose_perceptual_and_adversarial_losses_then_reports_sync
   # The discriminators are checkpointed (and trained: their optimizer took 2 steps). The last
   # checkpoint, not the best validation one, which may be step 1's.
   config.eval.checkpoint = "latest"
-  task, step = stages.restore(config, str(tmp_path), "khp")
+  task, step = stages.restore(config, str(tmp_path), "khp", training_state=True)
   assert step == 2 and int(task.prior.d_optimizer.iterations.numpy()) == 2
   config.eval.checkpoint = "best"
   metrics = evaluate_run.evaluate_run(config, str(tmp_path))

@@ -138,8 +138,17 @@ def restore_sync_evaluator(config):
   return task.model
 
 
-def restore(config, workdir, stage, strategy=None):
+def restore(config, workdir, stage, strategy=None, training_state=False):
   """Builds a stage's task and restores its checkpoint (for evaluation, export, later stages).
+
+  Args:
+    config: the run's config.
+    workdir: the run's folder.
+    stage: "khp", "cvg", "stu" or "sync".
+    strategy: a tf.distribute strategy to build under (the default one if None).
+    training_state: also restore what only training reads (optimizers, discriminators, the
+      KP's trained weights beside its EMA), as a resumed run does; these must then match the
+      config. By default only the step and the inference model (`inference_checkpoint`).
 
   Returns:
     (task, step): the task with its model, and the restored step.
@@ -155,7 +164,8 @@ def restore(config, workdir, stage, strategy=None):
     task = make_task(config, stage, manifest, workdir)
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     items = task.build(tf.keras.optimizers.Adam(learning_rate_schedule(config)))
-    checkpoint = inference_checkpoint(step, items)
+    checkpoint = (tf.train.Checkpoint(step=step, **items) if training_state
+                  else inference_checkpoint(step, items))
   latest = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "checkpoints"))
   best = tf.train.latest_checkpoint(os.path.join(stage_dir(workdir, stage), "best"))
   if config.eval.checkpoint == "best" and best is not None:
