@@ -43,7 +43,7 @@ def main(argv):
       stu_config.encoder_channels = tuple(stu_config.encoder_channels) + (
           stu_config.encoder_channels[-1],)
       cvg_config.update(common.CVG_OVERRIDES_256)
-    channels = heatmap.num_channels(stu_config.heatmap_parts)
+    channels = heatmap.num_channels(stu_config.heatmap_parts, stu_config.limb_maps)
     stu = structured_temporal_unet.structured_temporal_unet_from_config(
         stu_config, resolution, channels)
     rng = np.random.default_rng(0)
@@ -71,7 +71,8 @@ def main(argv):
             config.khp, np.full((67, 2), 0.5), instrument="cello"),
         coarse_video_generator=coarse_video_generator.coarse_video_generator_from_config(
             cvg_config, resolution),
-        heatmap_radius=stu_config.heatmap_radius, heatmap_parts=stu_config.heatmap_parts)
+        heatmap_radius=stu_config.heatmap_radius, heatmap_parts=stu_config.heatmap_parts,
+        limb_maps=stu_config.limb_maps, limb_width=stu_config.limb_width)
     step = tf.function(generator.step)
     pipeline_state = [generator.initial_state(1)]
 

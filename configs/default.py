@@ -138,6 +138,8 @@ def get_config():
   config.stu.coarse_start = "first_frame"  # The coarse video inference gives (or "real").
   config.stu.heatmap_radius = 1.5  # DLT tent radius in pixels at the video resolution.
   config.stu.heatmap_parts = True  # Body / left hand / right hand channels.
+  config.stu.limb_maps = False  # Also the bones as lines, a channel per limb (heatmap.py).
+  config.stu.limb_width = 1.0  # Their half-width in pixels.
   config.stu.rollout_frames = 8  # Frames the STU refines per window, after KP and CVG ran.
   config.stu.disc_channels = (32, 64, 128, 128)
   config.stu.disc_audio_embedding = 128
@@ -159,6 +161,9 @@ def get_config():
   config.stu.perceptual_layers = ("conv1_2", "conv2_2", "conv3_1")
   config.stu.l1_weight = 1.0
   config.stu.l2_weight = 0.0
+  # > 0: L1 and L2 weigh the pixels of the arms and hands 1 + this (the paper: 0, all alike).
+  config.stu.limb_loss_weight = 0.0
+  config.stu.limb_loss_width = 3.0  # Their lines' half-width in pixels: the augmented pose's.
   config.stu.num_train_steps = 0  # Non-zero: overrides config.num_train_steps for this stage.
   config.stu.batch_size = 0  # Non-zero: overrides config.batch_size for this stage.
   config.stu.eval_preview_seconds = 20.0  # Length of the preview mp4 (0: none).

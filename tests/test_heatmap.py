@@ -90,3 +90,78 @@ def test_layer_serializes():
   kp = np.random.default_rng(3).random((2, 67, 2)).astype(np.float32)
   np.testing.assert_array_equal(layer(kp).numpy(), clone(kp).numpy())
   assert clone(kp).shape == (2, 8, 6, 3)
+
+
+# ---------------------------------------------------------------------------- limb maps
+
+
+def _one_bone(a, b, name="right_elbow", other="right_wrist", confidence=1.0):
+  kp = np.full((67, 2), 0.5, np.float32)
+  weights = np.zeros(67, np.float32)
+  kp[skeleton.INDEX[name]], kp[skeleton.INDEX[other]] = a, b
+  weights[skeleton.INDEX[name]] = weights[skeleton.INDEX[other]] = confidence
+  return kp, weights
+
+
+def test_a_bone_is_a_line_of_height_one_in_its_limb_channel_only():
+  # 64 px: the forearm from pixel (10.0, 20.0) to (50.0, 20.0), on pixel centres.
+  kp, weights = _one_bone([10.5 / 64, 20.5 / 64], [50.5 / 64, 20.5 / 64])
+  maps = heatmap.limb_maps(kp, 64, 64, line_width=1.0, weights=weights).numpy()
+  assert maps.shape == (64, 64, len(heatmap.LIMB_GROUPS))
+  arm = list(heatmap.LIMB_GROUPS).index("right_arm")
+  others = [c for c in range(maps.shape[-1]) if c != arm]
+  assert np.abs(maps[..., others]).max() == 0
+  line = maps[20, 12:49, arm]
+  np.testing.assert_allclose(line, 1.0, atol=0.12)  # The tents' sum along the line.
+  assert maps[18, :, arm].max() == 0 and maps[22, :, arm].max() == 0  # 2 px off: nothing.
+  assert maps[:, :9, arm].max() == 0 and maps[:, 52:, arm].max() == 0  # Past its ends.
+  # Its area: the length times the tent's integral across (line_width), within 10%.
+  assert maps[..., arm].sum() == pytest.approx(40.0, rel=0.1)
+
+
+def test_a_diagonal_bone_lights_the_pixels_near_its_segment():
+  kp, weights = _one_bone([0.2, 0.2], [0.7, 0.6])
+  maps = heatmap.limb_maps(kp, 48, 48, line_width=1.5, weights=weights).numpy()[
+      ..., list(heatmap.LIMB_GROUPS).index("right_arm")]
+  a, b = np.array([0.2, 0.2]) * 48 - 0.5, np.array([0.7, 0.6]) * 48 - 0.5
+  rows, cols = np.mgrid[:48, :48]
+  p = np.stack([cols, rows], -1).astype(np.float64)
+  t = np.clip(((p - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
+  distance = np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1)
+  assert maps[distance > 2.2].max() == 0  # Tents of 1.5 px reach 1.5 * sqrt(2) at most.
+  assert maps[distance < 0.3].min() > 0.5
+
+
+def test_a_bone_with_a_missing_end_draws_nothing():
+  kp, weights = _one_bone([0.2, 0.2], [0.7, 0.6])
+  weights[skeleton.INDEX["right_wrist"]] = 0.0
+  assert heatmap.limb_maps(kp, 32, 32, weights=weights).numpy().max() == 0
+
+
+def test_pose_maps_with_limbs_append_the_limb_channels():
+  kp = np.random.default_rng(4).uniform(0.1, 0.9, (2, 3, 67, 3)).astype(np.float32)
+  maps = heatmap.pose_heatmaps(kp, 32, radius=1.5, parts=True, limbs=True, line_width=1.2)
+  assert maps.shape == (2, 3, 32, 32, heatmap.num_channels(True, True)) == (2, 3, 32, 32, 8)
+  np.testing.assert_allclose(maps[..., :3], heatmap.pose_heatmaps(kp, 32, radius=1.5,
+                                                                   parts=True), atol=1e-6)
+  np.testing.assert_allclose(maps[..., 3:], heatmap.limb_maps(
+      kp[..., :2], 32, 32, line_width=1.2, weights=kp[..., 2]), atol=1e-6)
+  assert heatmap.num_channels(False, True) == 6
+
+
+def test_limb_maps_have_gradients_and_export_to_onnx(tmp_path):
+  import onnxruntime  # pylint: disable=g-import-not-at-top
+  import tf2onnx  # pylint: disable=g-import-not-at-top
+  kp = tf.Variable(np.random.default_rng(5).uniform(0.2, 0.8, (1, 2, 67, 3)).astype(np.float32))
+  with tf.GradientTape() as tape:
+    maps = heatmap.pose_heatmaps(kp, 24, parts=True, limbs=True)
+    loss = tf.reduce_sum(maps * tf.random.stateless_uniform(maps.shape, [1, 2]))
+  grad = tape.gradient(loss, kp).numpy()
+  assert np.all(np.isfinite(grad)) and np.abs(grad[..., :2]).max() > 0
+  spec = [tf.TensorSpec([1, None, 67, 3], tf.float32, name="keypoints")]
+  path = str(tmp_path / "maps.onnx")
+  function = tf.function(lambda k: heatmap.pose_heatmaps(k, 24, parts=True, limbs=True))
+  tf2onnx.convert.from_function(function, input_signature=spec, opset=17, output_path=path)
+  session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+  got = session.run(None, {"keypoints": kp.numpy()})[0]
+  np.testing.assert_allclose(got, maps.numpy(), atol=1e-5)

@@ -9,9 +9,10 @@ import tensorflow as tf
 
 from apvg_tf import losses, skeleton
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import evaluate_run
+from apvg_tf.evaluation import evaluate_run, khp_eval
 from apvg_tf import metrics
 from apvg_tf.models import keypoint_predictor
+from apvg_tf.synth import music, performer
 from apvg_tf.training import khp_task, stages, trainer
 from configs import debug
 from conftest import debug_config, write_random_dataset
@@ -358,6 +359,13 @@ def test_evaluate_writes_metrics_json(dataset, tmp_path):
   for key in ("kp_distance", "kp_distance_mean_pose", "kp_distance_nn", "beat_align", "frames",
               "clips", "kp_distance_left_hand"):
     assert key in result
+  # The motion metrics of the prediction and the baselines; one 60-frame clip is one segment
+  # of motion_metrics, too few for the FIDs' covariances, which are left out.
+  for key in ("stroke_f1", "stroke_precision", "stroke_recall", "travel_ratio",
+              "travel_ratio_mean_pose", "travel_ratio_nn", "stroke_f1_nn"):
+    assert 0 <= result[key] < 1e3, key
+  assert result["travel_ratio_mean_pose"] == 0  # A still hand travels nowhere.
+  assert "fid_k" not in result and "fid_g_nn" not in result
   assert result["frames"] == 60 and result["clips"] == 1
   assert os.path.exists(os.path.join(tmp_path, "khp", "eval_test", "pca_fig4.png"))
   assert os.path.getsize(os.path.join(tmp_path, "khp", "eval_test", "skeletons.mp4")) > 1000
@@ -399,3 +407,27 @@ def test_stage_blocks_override_shared_loop_settings():
   assert stages.stage_config(config, "khp").window_frames == 16
   assert stages.stage_config(config, "cvg").window_frames == config.window_frames == 8
   assert config.num_train_steps == 7  # The caller's config is left alone.
+
+
+def test_motion_scores_of_the_prediction_and_the_baselines():
+  rng = np.random.default_rng(0)
+  piece = music.generate_piece("cello", 2.0, 0, 0)
+  base = performer.perform(piece, "cello", 30.0, 1).keypoints[0, :, :2]  # A seated pose.
+  t = np.arange(240)[:, None]
+  real = []
+  for clip in range(2):
+    track = np.repeat(base[None], 240, 0)
+    # A bow hand that goes back and forth every 15 frames, the rest of the body breathing.
+    track[:, skeleton.INDEX["right_wrist"], 0] += 0.08 * np.cos(np.pi * t[:, 0] / 15 + clip)
+    track[..., :2] += 0.004 * rng.standard_normal(track[..., :2].shape).cumsum(0) / 10
+    real.append(track)
+  onsets = [np.arange(0.0, 8.0, 0.5)] * 2
+  tracks = {"pred": real, "real": real, "mean": [np.repeat(base[None], 240, 0)] * 2,
+            "nn": [real[0], real[0]]}  # Right for the first clip, 5 frames off in the second.
+  result = khp_eval._motion_scores(tracks, onsets, 30.0, "cello")
+  assert result["fid_k"] == pytest.approx(0, abs=1e-6) and result["stroke_f1"] == 1
+  assert result["travel_ratio"] == 1 and result["travel_ratio_mean_pose"] == 0
+  assert result["fid_k_mean_pose"] > 10 * max(result["fid_k_real"], 0.1)
+  assert result["stroke_f1_mean_pose"] == 0 and result["stroke_f1_nn"] == pytest.approx(0.5, abs=0.1)
+  assert {"fid_g", "div_k", "div_g", "div_k_real", "onset_hit", "onset_hit_real",
+          "fid_g_nn", "div_k_mean_pose"} <= set(result)

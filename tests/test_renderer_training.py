@@ -15,7 +15,8 @@ from conftest import debug_config, write_random_dataset
 RES = 64
 RENDERER = dict(train_keypoints="real", keypoint_jitter=0.01, keypoint_drift=0.01,
                 keypoint_drop=0.1, predicted_fraction=0.5, disc_scales=3,
-                disc_pose_condition=True, feature_matching_weight=10.0, local_disc_weight=1.0)
+                disc_pose_condition=True, feature_matching_weight=10.0, local_disc_weight=1.0,
+                limb_maps=True, limb_loss_weight=4.0)
 
 
 @pytest.fixture(scope="module")
@@ -253,13 +254,30 @@ def test_stage_inputs_draw_from_the_augmented_or_predicted_pose(dataset):
   assert 0 < np.mean(keypoints[..., 2] == 0) < 0.3  # keypoint_drop 0.1.
   assert np.abs(keypoints[..., :2] - window["keypoints"][:, start:start + 4, :, :2]).max() > 0
   np.testing.assert_allclose(inputs["heatmaps"], heatmap.pose_heatmaps(
-      keypoints, RES, radius=task.stu.heatmap_radius, parts=task.stu.heatmap_parts), atol=1e-6)
+      keypoints, RES, radius=task.stu.heatmap_radius, parts=task.stu.heatmap_parts,
+      limbs=True, line_width=task.stu.limb_width), atol=1e-6)
+  assert inputs["heatmaps"].shape[-1] == 8  # 3 heatmaps and 5 limb maps.
   # predicted_fraction 1: every example draws the KP's K^pred (confidence 1), unaugmented.
   task.stu.predicted_fraction = 1.0
   _, _, predicted = task.stage_inputs(window, random())
   expected = task.kp(window["audio"])[:, start:start + 4].numpy()
   np.testing.assert_allclose(predicted[..., :2], expected, atol=1e-6)
   np.testing.assert_array_equal(predicted[..., 2], 1.0)
+
+
+def test_the_pixel_loss_weighs_the_arms_and_hands_of_the_pose_drawn(dataset):
+  task, _ = _task(dataset, limb_loss_weight=4.0, limb_loss_width=2.0)
+  keypoints = np.zeros((1, 1, 67, 3), np.float32)
+  elbow, wrist = skeleton.INDEX["right_elbow"], skeleton.INDEX["right_wrist"]
+  keypoints[0, 0, elbow] = [10.5 / RES, 30.5 / RES, 1]  # Pixels (10, 30) to (40, 30).
+  keypoints[0, 0, wrist] = [40.5 / RES, 30.5 / RES, 1]
+  weights = task._pixel_weights(tf.constant(keypoints)).numpy()[0, 0, ..., 0]
+  assert weights.shape == (RES, RES)
+  np.testing.assert_allclose(weights[30, 12:39], 5.0, atol=0.5)  # 1 + 4 on the forearm.
+  assert weights[29, 20] == pytest.approx(3.0, abs=0.3)  # Half way across the 2-px line.
+  np.testing.assert_array_equal(weights[:27], 1.0)  # Off it, and the missing points: 1.
+  task.stu.limb_loss_weight = 0.0
+  assert task._pixel_weights(tf.constant(keypoints)) == 1.0
 
 
 def test_mix_predicted_takes_the_fraction_of_examples():
@@ -284,6 +302,9 @@ def test_mix_predicted_takes_the_fraction_of_examples():
     ("disc_scales", 6, "pools the 64-pixel frames to 2 pixels"),
     ("adversarial_loss", "wgan", "adversarial_loss is 'wgan'"),
     ("train_keypoints", "guessed", "train_keypoints"),
+    ("limb_width", 0.0, "limb_width is 0.0; it is a width in pixels, above 0"),
+    ("limb_loss_width", -1.0, "limb_loss_width"),
+    ("limb_loss_weight", -2.0, "limb_loss_weight is -2.0; it must be 0 or more"),
 ])
 def test_bad_values_are_input_errors_at_construction(dataset, key, value, message):
   config = _config(dataset, **{key: value})

@@ -1,4 +1,5 @@
-"""Evaluation of the KHP stage: keypoint distance, its baselines, and beat alignment."""
+"""Evaluation of the KHP stage: keypoint distance, its baselines, beat alignment, and the motion
+metrics (FID_k, FID_g, diversity, strokes, onsets, travel: `motion_metrics`)."""
 
 import os
 
@@ -6,9 +7,12 @@ import numpy as np
 
 from apvg_tf import data, metrics, skeleton, streaming, video_io
 from apvg_tf.errors import InputError
-from apvg_tf.evaluation import sync_eval
+from apvg_tf.evaluation import motion_events, motion_metrics, sync_eval
 
 PARTS = ("body", "left_hand", "right_hand")
+# The motion metrics reported for the baselines too (suffixed _mean_pose, _nn).
+BASELINE_MOTION_KEYS = ("fid_k", "fid_g", "div_k", "div_g", "stroke_f1", "onset_hit",
+                        "travel_ratio")
 
 
 def _pooled(pairs):
@@ -64,7 +68,10 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
 
   Returns:
     dict of metrics (DESIGN.md names): kp_distance (and per part), kp_distance_mean_pose,
-    kp_distance_nn, beat_align, beat_align_real, frames, clips.
+    kp_distance_nn, beat_align, beat_align_real, frames, clips, and the motion metrics of
+    `motion_metrics.motion_metrics` (fid_k, fid_g, div_k, div_g with their _real floors,
+    stroke_f1 with precision and recall, onset_hit, onset_hit_real, travel_ratio), the
+    baselines' with suffixes _mean_pose and _nn (`_motion_scores`).
 
   Raises:
     InputError: if the split has no clips.
@@ -77,6 +84,7 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
   beat = {"pred": [], "real": []}
   saved, frames, clips = {}, 0, 0
   sync_windows, motions = [], {"": [], "_real": [], "_mean_pose": [], "_nn": []}
+  tracks, all_onsets = {"pred": [], "mean": [], "nn": [], "real": []}, []
   for clip in data.read_clips(config.dataset_dir, split, with_frames=False):
     if config.eval.max_clips and clips >= config.eval.max_clips:
       break
@@ -94,6 +102,9 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
         scores[name][part].append(metrics.keypoint_distance(pred, real, part))
     onsets = metrics.audio_onsets(clip["waveform"], manifest["audio"]["sample_rate"])
     fps = clip["fps"]
+    for name, track in (*candidates.items(), ("real", real)):
+      tracks[name].append(track)
+    all_onsets.append(onsets)
     beat["pred"].append(metrics.beat_align_score(
         metrics.motion_beats(candidates["pred"], fps) / fps, onsets))
     beat["real"].append(metrics.beat_align_score(metrics.motion_beats(real, fps) / fps, onsets))
@@ -124,6 +135,7 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
       result[f"{key}_{part}"] = _pooled(scores[name][part])
   result.update(beat_align=float(np.mean(beat["pred"])),
                 beat_align_real=float(np.mean(beat["real"])), frames=frames, clips=clips)
+  result.update(_motion_scores(tracks, all_onsets, fps, manifest["instrument"]))
   if evaluator is not None:
     result.update(sync_eval.sync_metrics(evaluator, sync_windows, motions, config))
   if out_dir:
@@ -135,6 +147,31 @@ def evaluate_khp(model, config, split, out_dir=None, evaluator=None):
     plot_pca(saved[first][0], saved[first][1], os.path.join(out_dir, "pca_fig4.png"),
              title=f"{manifest['instrument']}: {first}")
   return result
+
+
+def _motion_scores(tracks, onsets, fps, instrument):
+  """`motion_metrics` of the prediction, and of the baselines with suffixes _mean_pose, _nn.
+
+  Args:
+    tracks: {"pred", "mean", "nn", "real"}: lists of float [T_c, 67, 2 or 3], one per clip.
+    onsets: list of float [O_c] note onset times in seconds.
+    fps: frames per second.
+    instrument: the dataset's instrument.
+
+  Returns:
+    dict of floats, without the undefined ones (metrics.json stays standard JSON): clips too
+    short for two segments of `motion_metrics.SEGMENT_FRAMES` give no covariance (no FID or
+    diversity), winds other than the trombone have no strokes, clips without onsets no
+    onset_hit.
+  """
+  whole = len(motion_metrics.segments(tracks["real"])) >= 2
+  score = motion_metrics.motion_metrics if whole else motion_events.event_metrics
+  result = score(tracks["pred"], tracks["real"], onsets, fps, instrument)
+  for name, suffix in (("mean", "_mean_pose"), ("nn", "_nn")):
+    baseline = score(tracks[name], tracks["real"], onsets, fps, instrument)
+    result.update({key + suffix: value for key, value in baseline.items()
+                   if key in BASELINE_MOTION_KEYS})
+  return {key: value for key, value in result.items() if np.isfinite(value)}
 
 
 def plot_pca(pred, real, path, title=""):

@@ -45,7 +45,8 @@ class PerformanceGenerator(tf.Module):
   """
 
   def __init__(self, *, stu, keypoint_predictor=None, coarse_video_generator=None,
-               heatmap_radius=1.0, heatmap_parts=False, name="performance_generator"):
+               heatmap_radius=1.0, heatmap_parts=False, limb_maps=False, limb_width=1.0,
+               name="performance_generator"):
     """Chains trained stages.
 
     Args:
@@ -54,6 +55,8 @@ class PerformanceGenerator(tf.Module):
       coarse_video_generator: a CoarseVideoGenerator (needed when the STU uses coarse video).
       heatmap_radius: DLT tent radius in pixels at the STU's resolution.
       heatmap_parts: per-part heatmap channels.
+      limb_maps: the bones drawn as lines beside the heatmaps (`heatmap.limb_maps`).
+      limb_width: their half-width in pixels.
       name: module name.
 
     Raises:
@@ -66,6 +69,7 @@ class PerformanceGenerator(tf.Module):
       raise ValueError("this STU uses the coarse video: pass the coarse video generator")
     self.stu, self.kp, self.cvg = stu, keypoint_predictor, coarse_video_generator
     self.heatmap_radius, self.heatmap_parts = float(heatmap_radius), bool(heatmap_parts)
+    self.limb_maps, self.limb_width = bool(limb_maps), float(limb_width)
     self.resolution = stu.resolution
 
   def set_unroll(self, unroll):
@@ -104,7 +108,8 @@ class PerformanceGenerator(tf.Module):
     """DLT at the video resolution: [B, T, P, 2] (or [.., 3], weighted by confidence as
     in training) -> [B, T, R, R, C]."""
     return heatmap.pose_heatmaps(keypoints, self.resolution, radius=self.heatmap_radius,
-                                 parts=self.heatmap_parts)
+                                 parts=self.heatmap_parts, limbs=self.limb_maps,
+                                 line_width=self.limb_width)
 
   def step(self, audio, state, noise=None, keypoints=None):
     """Generates one chunk (see the module docstring for the lag of D = `lookahead`).
@@ -198,10 +203,13 @@ def performance_generator_from_config(config, *, instrument=None, mean_pose=None
     cvg = coarse_video_generator.coarse_video_generator_from_config(
         config.cvg, res, first_frame=first_frame)
   stu = structured_temporal_unet.structured_temporal_unet_from_config(
-      stu_config, res, heatmap.num_channels(stu_config.heatmap_parts), canvas=canvas)
+      stu_config, res, heatmap.num_channels(stu_config.heatmap_parts, stu_config.limb_maps),
+      canvas=canvas)
   generator = PerformanceGenerator(stu=stu, keypoint_predictor=kp, coarse_video_generator=cvg,
                                    heatmap_radius=stu_config.heatmap_radius,
-                                   heatmap_parts=stu_config.heatmap_parts)
+                                   heatmap_parts=stu_config.heatmap_parts,
+                                   limb_maps=stu_config.limb_maps,
+                                   limb_width=stu_config.limb_width)
   # Create every weight now (eagerly, outside any loop), as the tasks' build does.
   generator.step(tf.zeros([1, 1, N_BINS, WINDOW_COLUMNS]), generator.initial_state(1))
   return generator

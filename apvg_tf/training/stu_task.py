@@ -12,7 +12,8 @@ Per training window (audio, real frames and keypoints of T consecutive frames):
      inference will give); V^coarse is a random run of `stu.rollout_frames` of its frames.
   3. The STU generates those frames from (V^coarse, heatmaps, keypoints, A); the real frames
      are the targets.
-  4. Generator loss: l1_weight * L1 + l2_weight * L2 + perceptual_weight * eq. (7) +
+  4. Generator loss: l1_weight * L1 + l2_weight * L2 (per pixel weighted 1 + limb_loss_weight
+     on the arms and hands, `_pixel_weights`) + perceptual_weight * eq. (7) +
      adversarial_weight * eq. (5) + feature_matching_weight * (pix2pixHD's feature matching,
      on the frame's and the crops' discriminators) + local_disc_weight * the local
      discriminator's eq. (5). Discriminator loss: eq. (6) with the unpaired term (real frames
@@ -76,9 +77,9 @@ class STUTask(Task):
     if self.stu.use_coarse:
       self.cvg = self._frozen("cvg")
     self.model = structured_temporal_unet.structured_temporal_unet_from_config(
-        self.stu, self.config.resolution, heatmap.num_channels(self.stu.heatmap_parts),
+        self.stu, self.config.resolution, self._pose_channels(),
         canvas=cvg_task.mean_training_frame(self.config, self.manifest))
-    condition = heatmap.num_channels(self.stu.heatmap_parts) if self.pose_condition else 0
+    condition = self._pose_channels() if self.pose_condition else 0
     self.discriminator = discriminator_lib.frame_discriminator_from_config(self.stu, condition)
     if self.stu.local_disc_weight:
       self.local_discriminator = discriminator_lib.local_discriminator_from_config(
@@ -111,6 +112,9 @@ class STUTask(Task):
       items["local_discriminator"] = self.local_discriminator
     return items
 
+  def _pose_channels(self):
+    return heatmap.num_channels(self.stu.heatmap_parts, self.stu.limb_maps)
+
   def _discriminator_variables(self):
     local = self.local_discriminator
     return (self.discriminator.trainable_variables +
@@ -120,7 +124,7 @@ class STUTask(Task):
     res = self.config.resolution
     return {"coarse": tf.zeros([batch, steps, res, res, 3]),
             "heatmaps": tf.zeros([batch, steps, res, res,
-                                  heatmap.num_channels(self.stu.heatmap_parts)]),
+                                  self._pose_channels()]),
             "keypoints": tf.zeros([batch, steps, NUM_KEYPOINTS, 3]),
             "audio": tf.zeros([batch, steps, N_BINS, WINDOW_COLUMNS])}
 
@@ -128,7 +132,8 @@ class STUTask(Task):
     """The trained pipeline for inference: a PerformanceGenerator of KP, CVG and this STU."""
     return performance_generator.PerformanceGenerator(
         stu=self.model, keypoint_predictor=self.kp, coarse_video_generator=self.cvg,
-        heatmap_radius=self.stu.heatmap_radius, heatmap_parts=self.stu.heatmap_parts)
+        heatmap_radius=self.stu.heatmap_radius, heatmap_parts=self.stu.heatmap_parts,
+        limb_maps=self.stu.limb_maps, limb_width=self.stu.limb_width)
 
   # ---------------------------------------------------------------------------- inputs
 
@@ -182,7 +187,7 @@ class STUTask(Task):
       inputs["keypoints"] = keypoints
       inputs["heatmaps"] = heatmap.pose_heatmaps(
           keypoints, self.config.resolution, radius=stu.heatmap_radius,
-          parts=stu.heatmap_parts)
+          parts=stu.heatmap_parts, limbs=stu.limb_maps, line_width=stu.limb_width)
     if stu.use_coarse:
       batch_size = tf.shape(frames)[0]
       h, c, first = self.cvg.initial_state(batch_size)
@@ -227,8 +232,9 @@ class STUTask(Task):
     condition = flat(inputs["heatmaps"]) if self.pose_condition else None
     fake = self.model(inputs, training=True)
     fake_flat, real_flat = flat(fake), flat(real)
-    l1 = tf.reduce_mean(tf.abs(fake - real), axis=[1, 2, 3, 4])
-    l2 = tf.reduce_mean(tf.square(fake - real), axis=[1, 2, 3, 4])
+    weights = self._pixel_weights(keypoints)
+    l1 = tf.reduce_mean(weights * tf.abs(fake - real), axis=[1, 2, 3, 4])
+    l2 = tf.reduce_mean(weights * tf.square(fake - real), axis=[1, 2, 3, 4])
     perceptual = per_example(losses.perceptual_loss(self.vgg, fake_flat, real_flat))
     # One pass of D over the fake frames serves both losses: the generator's tape
     # differentiates only its loss, the discriminators' tape only theirs with respect to
@@ -262,6 +268,29 @@ class STUTask(Task):
     out.update(total=total, d_total=d_loss)
     scale = lambda x: tf.nn.compute_average_loss(x, global_batch_size=global_batch_size)
     return {k: scale(v) for k, v in out.items()}, fake
+
+  def _pixel_weights(self, keypoints):
+    """The L1 and L2 loss's weight per pixel: 1, plus `stu.limb_loss_weight` on the arms and
+    hands of the pose drawn (lines `stu.limb_loss_width` pixels wide, about 1 on them).
+
+    Arms and hands are a few percent of the pixels of a frame but what a viewer watches; the
+    augmented pose is within a pixel or two of the real one the target shows, inside the line.
+
+    Args:
+      keypoints: float [B, L, 67, 3].
+
+    Returns:
+      float [B, L, R, R, 1], or the scalar 1.0 when the weight is 0.
+    """
+    if not self.stu.limb_loss_weight:
+      return 1.0
+    res = self.config.resolution
+    limbs = heatmap.limb_maps(keypoints[..., :2], res, res, line_width=self.stu.limb_loss_width,
+                              weights=keypoints[..., 2])
+    groups = list(heatmap.LIMB_GROUPS)
+    moving = [groups.index(g) for g in ("left_arm", "right_arm", "left_hand", "right_hand")]
+    mask = tf.reduce_max(tf.gather(limbs, moving, axis=-1), -1, keepdims=True)
+    return tf.stop_gradient(1.0 + self.stu.limb_loss_weight * mask)
 
   def _local_losses(self, real, fake, keypoints, condition):
     """The local discriminator's terms on the arm and hand crops, per frame.
@@ -323,6 +352,7 @@ class STUTask(Task):
 # ---------------------------------------------------------------------------- config
 
 _NON_NEGATIVE = ("l1_weight", "l2_weight", "perceptual_weight", "adversarial_weight",
+                 "limb_loss_weight",
                  "feature_matching_weight", "local_disc_weight", "keypoint_jitter",
                  "keypoint_drift")
 _FRACTIONS = ("keypoint_drop", "predicted_fraction")
@@ -346,6 +376,9 @@ def check_config(config):
   for key in _FRACTIONS:
     if not 0 <= stu[key] <= 1:
       raise InputError(f"stu.{key} is {stu[key]}; it is a probability, in [0, 1]")
+  for key in ("heatmap_radius", "limb_width", "limb_loss_width"):
+    if not stu[key] > 0:
+      raise InputError(f"stu.{key} is {stu[key]}; it is a width in pixels, above 0")
   res = config.resolution
   if int(stu.disc_scales) != stu.disc_scales or stu.disc_scales < 1:
     raise InputError(f"stu.disc_scales is {stu.disc_scales}; expected 1 (one discriminator) "
